@@ -1,0 +1,36 @@
+"""The closed sets of values the app stores and decides with."""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Decision(models.TextChoices):
+    ALLOW = "allow", _("Allow")
+    CHALLENGE = "challenge", _("Challenge")
+    BLOCK = "block", _("Block")
+
+
+class Reason(models.TextChoices):
+    VERIFIED_DEVICE = "verified_device", _("Verified device")
+    NEW_DEVICE = "new_device", _("New device")
+    UNVERIFIED_DEVICE = "unverified_device", _("Known device, never verified")
+    VERIFICATION_EXPIRED = "verification_expired", _("Verification too old")
+    MISSING_TOKEN = "missing_token", _("No identification token")
+    BAD_TOKEN = "bad_token", _("Malformed or unknown identification token")
+    PROVIDER_ERROR = "provider_error", _("Identification service failed")
+    BLOCKED_DEVICE = "blocked_device", _("Blocked device")
+
+
+class CheckSource(models.TextChoices):
+    FORM = "form", _("Login form")
+    LOGIN = "login", _("Other login path")
+    API = "api", _("REST API")
+
+
+class VerificationMethod(models.TextChoices):
+    TOTP = "totp", _("Authenticator app")
+    BACKUP_CODE = "backup_code", _("Backup code")
+    EMAIL = "email", _("Email code")
+    OTP_OTHER = "otp", _("Other one-time password")
+    ADMIN = "admin", _("Marked by staff")
+    RUPT_METADATA = "rupt_metadata", _("Rupt device metadata")

@@ -1,0 +1,155 @@
+"""The ``RUPT_GUARD`` settings dict, read like Django REST framework's ``api_settings``.
+
+Values are read at call time (``guard_settings.TIMEOUT``), never copied at import, so
+``override_settings(RUPT_GUARD=...)`` takes effect at once: the ``setting_changed``
+receiver in ``apps.py`` calls :meth:`GuardSettings.reload`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.utils.module_loading import import_string
+
+SETTING_NAME = "RUPT_GUARD"
+
+DEFAULTS: dict[str, Any] = {
+    # Which identification provider completes the browser's token: "rupt", "local",
+    # or the dotted path of an IdentificationProvider subclass.
+    "PROVIDER": "rupt",
+    # Rupt's public client id (it reaches the browser) and API secret (it never does).
+    "CLIENT_ID": "",
+    "API_SECRET": "",
+    "API_BASE_URL": "https://api.rupt.dev",
+    # Rupt documents more than one CDN address, so the SDK location is a setting.
+    "SDK_URL": "https://cdn.rupt.dev/js/rupt.js",
+    # Seconds: the whole budget of one provider call, connect to last byte.
+    "TIMEOUT": 2.0,
+    # Milliseconds the browser waits for identify() before submitting without a token.
+    "IDENTIFY_TIMEOUT_MS": 3000,
+    "TOKEN_FIELD": "rupt_identification",
+    "METADATA_VERIFIED_FIELD": "2fa_verified",
+    # Callable (or its dotted path) turning a user into Rupt's account id string.
+    "ACCOUNT_ID": "rupt_guard.conf.default_account_id",
+    # Policy: each "allow", "challenge" or "block".
+    "ON_NEW_DEVICE": "challenge",
+    "ON_UNVERIFIED_DEVICE": "challenge",
+    "ON_MISSING_TOKEN": "challenge",
+    "ON_PROVIDER_ERROR": "challenge",
+    "ON_BLOCKED_DEVICE": "block",
+    # None, seconds or a timedelta: an older verification counts as none.
+    "VERIFICATION_MAX_AGE": None,
+    # Also accept a verification recorded in Rupt's device metadata for this account.
+    "TRUST_RUPT_METADATA": False,
+    "POLICY": "rupt_guard.policy.DefaultPolicy",
+    # Seconds a challenged session may stay pending before it is signed out.
+    "CHALLENGE_TIMEOUT": 600,
+    # Send an email code to the account address when the user has no OTP device.
+    "EMAIL_FALLBACK": True,
+    # URL names a pending session may still reach, besides the challenge itself.
+    "PENDING_ALLOWED_URL_NAMES": ["logout", "admin:logout", "rupt_guard:logout"],
+    # Local provider: the site accepts the development stand-in with DEBUG = False.
+    "LOCAL_PROVIDER_IN_PRODUCTION": False,
+    # Seconds an identification token of the local provider stays valid.
+    "LOCAL_TOKEN_TTL": 300,
+}
+
+IMPORT_STRINGS = {"ACCOUNT_ID", "POLICY"}
+
+ACTIONS = ("allow", "challenge", "block")
+ACTION_KEYS = (
+    "ON_NEW_DEVICE",
+    "ON_UNVERIFIED_DEVICE",
+    "ON_MISSING_TOKEN",
+    "ON_PROVIDER_ERROR",
+    "ON_BLOCKED_DEVICE",
+)
+
+
+def default_account_id(user: Any) -> str:
+    """Rupt's account id for ``user``: its primary key as a string."""
+    return str(user.pk)
+
+
+def _validate(key: str, value: Any) -> Any:
+    if key in ACTION_KEYS and value not in ACTIONS:
+        raise ImproperlyConfigured(
+            f"{SETTING_NAME}[{key!r}] must be one of {', '.join(ACTIONS)}; got {value!r}."
+        )
+    if key == "TIMEOUT" and (
+        isinstance(value, bool) or not isinstance(value, int | float) or value <= 0
+    ):
+        raise ImproperlyConfigured(f"{SETTING_NAME}['TIMEOUT'] must be a positive number.")
+    if key == "VERIFICATION_MAX_AGE" and value is not None:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = timedelta(seconds=value)
+        if not isinstance(value, timedelta) or value <= timedelta(0):
+            raise ImproperlyConfigured(
+                f"{SETTING_NAME}['VERIFICATION_MAX_AGE'] must be None, seconds or a timedelta."
+            )
+    return value
+
+
+class GuardSettings:
+    """Attribute access to ``settings.RUPT_GUARD`` with defaults and lazy imports."""
+
+    def __init__(self, defaults: dict[str, Any] | None = None) -> None:
+        self.defaults = defaults or DEFAULTS
+        self._cached: set[str] = set()
+        self._user_settings: dict[str, Any] | None = None
+
+    @property
+    def user_settings(self) -> dict[str, Any]:
+        if self._user_settings is None:
+            value = getattr(settings, SETTING_NAME, {}) or {}
+            if not isinstance(value, dict):
+                raise ImproperlyConfigured(f"settings.{SETTING_NAME} must be a dict.")
+            unknown = sorted(set(value) - set(self.defaults))
+            if unknown:
+                raise ImproperlyConfigured(
+                    f"Unknown key(s) in settings.{SETTING_NAME}: {', '.join(unknown)}. "
+                    f"Known keys: {', '.join(sorted(self.defaults))}."
+                )
+            self._user_settings = value
+        return self._user_settings
+
+    def __getattr__(self, key: str) -> Any:
+        if key not in self.defaults:
+            raise AttributeError(f"Invalid rupt_guard setting: {key!r}")
+        value = self.user_settings.get(key, self.defaults[key])
+        if key in IMPORT_STRINGS and isinstance(value, str):
+            try:
+                value = import_string(value)
+            except ImportError as exc:
+                raise ImproperlyConfigured(
+                    f"{SETTING_NAME}[{key!r}] = {value!r} cannot be imported: {exc}"
+                ) from exc
+        value = _validate(key, value)
+        self._cached.add(key)
+        setattr(self, key, value)
+        return value
+
+    def reload(self) -> None:
+        for key in self._cached:
+            delattr(self, key)
+        self._cached.clear()
+        self._user_settings = None
+
+
+guard_settings = GuardSettings()
+
+
+def reload_guard_settings(*, setting: str, **kwargs: Any) -> None:
+    if setting == SETTING_NAME:
+        guard_settings.reload()
+        # The provider instance holds settings (base URL, secret, timeout).
+        from rupt_guard.providers import reset_provider
+
+        reset_provider()
+
+
+setting_changed.connect(reload_guard_settings)

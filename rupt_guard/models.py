@@ -1,0 +1,132 @@
+"""What the app remembers: each (user, device) with its MFA status, and every risk check."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .choices import CheckSource, Decision, Reason, VerificationMethod
+from .providers.base import ErrorReason
+
+
+class Device(models.Model):
+    """A browser or device that has signed in to one account, as the provider identifies it."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="rupt_guard_devices",
+        verbose_name=_("user"),
+    )
+    external_id = models.CharField(
+        _("device id"), max_length=128, help_text=_("The identification provider's device id.")
+    )
+    label = models.CharField(_("label"), max_length=100, blank=True)
+    first_seen_at = models.DateTimeField(_("first seen"), default=timezone.now)
+    last_seen_at = models.DateTimeField(_("last seen"), default=timezone.now)
+    last_ip = models.GenericIPAddressField(_("last IP address"), null=True, blank=True)
+    last_user_agent = models.CharField(_("last user agent"), max_length=512, blank=True)
+    verified_at = models.DateTimeField(_("verified at"), null=True, blank=True)
+    verification_method = models.CharField(
+        _("verified with"), max_length=20, choices=VerificationMethod.choices, blank=True
+    )
+    verified_with = models.CharField(
+        _("second factor"),
+        max_length=255,
+        blank=True,
+        help_text=_("The django-otp device (persistent id) that verified this device."),
+    )
+    blocked_at = models.DateTimeField(_("blocked at"), null=True, blank=True)
+    metadata = models.JSONField(
+        _("provider metadata"),
+        default=dict,
+        blank=True,
+        help_text=_("The metadata fields the provider returned last."),
+    )
+    metadata_sync_pending = models.BooleanField(
+        _("metadata update pending"),
+        default=False,
+        help_text=_("The provider has not accepted this device's verification record yet."),
+    )
+
+    class Meta:
+        verbose_name = _("device")
+        verbose_name_plural = _("devices")
+        ordering = ["-last_seen_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "external_id"], name="rupt_guard_device_once_per_user"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["user", "-last_seen_at"], name="rupt_guard_dev_user_seen"),
+            models.Index(fields=["last_seen_at"], name="rupt_guard_dev_seen"),
+            models.Index(fields=["external_id"], name="rupt_guard_dev_external"),
+            models.Index(
+                fields=["metadata_sync_pending"],
+                condition=Q(metadata_sync_pending=True),
+                name="rupt_guard_dev_sync_pending",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.label or self.external_id
+
+    @property
+    def is_verified(self) -> bool:
+        return self.verified_at is not None
+
+    @property
+    def is_blocked(self) -> bool:
+        return self.blocked_at is not None
+
+
+class LoginCheck(models.Model):
+    """One risk check of one sign-in: the audit trail."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="rupt_guard_login_checks",
+        verbose_name=_("user"),
+    )
+    device = models.ForeignKey(
+        Device,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="login_checks",
+        verbose_name=_("device"),
+    )
+    created_at = models.DateTimeField(_("time"), default=timezone.now)
+    source = models.CharField(_("source"), max_length=10, choices=CheckSource.choices)
+    decision = models.CharField(_("decision"), max_length=10, choices=Decision.choices)
+    reason = models.CharField(_("reason"), max_length=40, choices=Reason.choices)
+    new_device = models.BooleanField(_("new device"), default=False)
+    provider_error = models.CharField(
+        _("provider error"), max_length=20, choices=ErrorReason.choices, blank=True
+    )
+    provider_status = models.PositiveSmallIntegerField(
+        _("provider HTTP status"), null=True, blank=True
+    )
+    provider_ms = models.PositiveIntegerField(_("provider time (ms)"), null=True, blank=True)
+    access_id = models.CharField(_("provider access id"), max_length=128, blank=True)
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    user_agent = models.CharField(_("user agent"), max_length=512, blank=True)
+
+    class Meta:
+        verbose_name = _("login check")
+        verbose_name_plural = _("login checks")
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["created_at"], name="rupt_guard_check_time"),
+            models.Index(fields=["user", "-created_at"], name="rupt_guard_check_user_time"),
+            models.Index(fields=["decision", "-created_at"], name="rupt_guard_check_decision"),
+            models.Index(fields=["reason", "-created_at"], name="rupt_guard_check_reason"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_decision_display()} ({self.get_reason_display()})"

@@ -1,0 +1,113 @@
+"""The one small interface every identification provider implements, and its errors.
+
+A provider talks to an identification service and nothing else: no models, no requests
+objects. It turns the browser's opaque token into an :class:`Identification`, and records
+device metadata. Every way a call can fail is a :class:`ProviderError` with a reason.
+"""
+
+from __future__ import annotations
+
+import abc
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+# Rupt's identification tokens are UUID-shaped. Anything else never reaches a URL.
+TOKEN_PATTERN = re.compile(r"\A[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}\Z")
+TOKEN_MAX_LENGTH = 36
+
+
+class ErrorReason(models.TextChoices):
+    TIMEOUT = "timeout", _("Timeout")
+    CONNECTION = "connection", _("Connection failed")
+    HTTP_STATUS = "http_status", _("HTTP error status")
+    BAD_RESPONSE = "bad_response", _("Malformed response")
+    BAD_TOKEN = "bad_token", _("Malformed token")
+    TOKEN_REJECTED = "token_rejected", _("Token unknown or expired")
+
+
+class ProviderError(Exception):
+    """A provider call failed. ``reason`` lands in the audit log; ``status`` is the HTTP code."""
+
+    reason: ErrorReason = ErrorReason.BAD_RESPONSE
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+    @property
+    def is_token_problem(self) -> bool:
+        """True when the browser's token, not the service, is at fault."""
+        return self.reason in (ErrorReason.BAD_TOKEN, ErrorReason.TOKEN_REJECTED)
+
+
+class ProviderTimeout(ProviderError):
+    reason = ErrorReason.TIMEOUT
+
+
+class ProviderConnectionError(ProviderError):
+    reason = ErrorReason.CONNECTION
+
+
+class ProviderHTTPError(ProviderError):
+    reason = ErrorReason.HTTP_STATUS
+
+
+class ProviderBadResponse(ProviderError):
+    reason = ErrorReason.BAD_RESPONSE
+
+
+class InvalidToken(ProviderError):
+    """The token is not UUID-shaped: no request was made."""
+
+    reason = ErrorReason.BAD_TOKEN
+
+
+class TokenRejected(ProviderError):
+    """The service does not know this identification (forged, expired or reused)."""
+
+    reason = ErrorReason.TOKEN_REJECTED
+
+
+MetadataFields = Mapping[str, list[str]]
+
+
+@dataclass(frozen=True)
+class Identification:
+    """What completing a token tells the server about the browser's device."""
+
+    device_id: str
+    access_id: str
+    new_device: bool
+    metadata_fields: dict[str, list[str]] = field(default_factory=dict)
+
+
+def validate_token(token: object) -> str:
+    """Return ``token`` if it is UUID-shaped, else raise :class:`InvalidToken`."""
+    if not isinstance(token, str) or len(token) > TOKEN_MAX_LENGTH:
+        raise InvalidToken("identification token is not a UUID-shaped string")
+    if not TOKEN_PATTERN.match(token):
+        raise InvalidToken("identification token is not a UUID-shaped string")
+    return token.lower()
+
+
+class IdentificationProvider(abc.ABC):
+    """Completes browser identifications and records device metadata.
+
+    Implementations must be thread-safe: one instance serves every request of a process.
+    """
+
+    @abc.abstractmethod
+    def sdk_url(self) -> str:
+        """Where the browser loads the script that offers ``identify({client_id})``."""
+
+    @abc.abstractmethod
+    def complete(self, token: str, account: str) -> Identification:
+        """Complete the browser's ``token`` for ``account`` (the site's user id, a string)."""
+
+    @abc.abstractmethod
+    def update_metadata(self, device_id: str, fields: MetadataFields) -> None:
+        """Replace the listed metadata ``fields`` of ``device_id``; other keys stay."""

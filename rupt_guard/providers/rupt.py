@@ -1,0 +1,188 @@
+"""Rupt's v2 project API over HTTP (see shared/RUPT_API.md for the facts we rely on)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+from urllib.parse import quote
+
+import requests
+import urllib3
+
+from rupt_guard.conf import guard_settings
+
+from .base import (
+    Identification,
+    IdentificationProvider,
+    MetadataFields,
+    ProviderBadResponse,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderHTTPError,
+    ProviderTimeout,
+    TokenRejected,
+    validate_token,
+)
+from .deadline import DeadlineAdapter, deadline
+
+logger = logging.getLogger(__name__)
+
+# Rupt's ids are 24-hex ObjectIds today; accept any short opaque id that is safe in a path.
+ID_PATTERN = re.compile(r"\A[A-Za-z0-9_-]{1,128}\Z")
+MAX_BODY_BYTES = 64 * 1024
+MAX_METADATA_KEYS = 64
+MAX_METADATA_VALUES = 256
+MAX_METADATA_STRING = 1024
+MAX_ACCOUNT_LENGTH = 256
+
+
+def _validate_id(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not ID_PATTERN.match(value):
+        raise ProviderBadResponse(f"{what} is missing or not a short opaque id")
+    return value
+
+
+def validate_metadata(value: Any) -> dict[str, list[str]]:
+    """Rupt's ``metadata_fields``: a small map of strings to lists of strings."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or len(value) > MAX_METADATA_KEYS:
+        raise ProviderBadResponse("metadata_fields is not a small object")
+    fields: dict[str, list[str]] = {}
+    for key, values in value.items():
+        if not isinstance(key, str) or not 0 < len(key) <= MAX_METADATA_STRING:
+            raise ProviderBadResponse("metadata_fields has a bad key")
+        if not isinstance(values, list) or len(values) > MAX_METADATA_VALUES:
+            raise ProviderBadResponse("metadata_fields values must be short lists")
+        if not all(isinstance(v, str) and len(v) <= MAX_METADATA_STRING for v in values):
+            raise ProviderBadResponse("metadata_fields values must be short strings")
+        fields[key] = list(values)
+    return fields
+
+
+class RuptProvider(IdentificationProvider):
+    """Completes identifications with Rupt's API. One instance (and connection pool) per process."""
+
+    def __init__(
+        self,
+        *,
+        api_secret: str | None = None,
+        base_url: str | None = None,
+        timeout: float | None = None,
+        sdk_url: str | None = None,
+    ) -> None:
+        self._secret = api_secret if api_secret is not None else guard_settings.API_SECRET
+        self.base_url = (base_url or guard_settings.API_BASE_URL).rstrip("/")
+        self.timeout = float(timeout or guard_settings.TIMEOUT)
+        self._sdk_url = sdk_url or guard_settings.SDK_URL
+        self.session = requests.Session()
+        # No proxies, .netrc (which could replace our Authorization header) or env CA bundles.
+        self.session.trust_env = False
+        self.session.verify = True
+        adapter = DeadlineAdapter(pool_connections=2, pool_maxsize=16, max_retries=0)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+
+    def __repr__(self) -> str:
+        return f"<RuptProvider base_url={self.base_url!r} timeout={self.timeout}>"
+
+    def close(self) -> None:
+        self.session.close()
+
+    def sdk_url(self) -> str:
+        return self._sdk_url
+
+    def complete(self, token: str, account: str) -> Identification:
+        token = validate_token(token)
+        if not isinstance(account, str) or not 0 < len(account) <= MAX_ACCOUNT_LENGTH:
+            raise ValueError("account id must be a non-empty string of at most 256 characters")
+        path = f"/v2/proj/identification/{quote(token, safe='')}/complete"
+        payload = self._post(path, {"account": account}, not_found=TokenRejected)
+        return Identification(
+            device_id=_validate_id(payload.get("device"), "device"),
+            access_id=_validate_id(payload.get("access"), "access"),
+            new_device=self._validate_flag(payload.get("new_device")),
+            metadata_fields=validate_metadata(payload.get("metadata_fields")),
+        )
+
+    def update_metadata(self, device_id: str, fields: MetadataFields) -> None:
+        if not isinstance(device_id, str) or not ID_PATTERN.match(device_id):
+            raise ValueError("device id is not a short opaque id")
+        path = f"/v2/proj/device/{quote(device_id, safe='')}/metadata"
+        body = {"metadata_fields": {key: list(values) for key, values in fields.items()}}
+        payload = self._post(path, body, not_found=ProviderHTTPError)
+        if payload.get("success") is not True:
+            raise ProviderBadResponse("metadata update did not answer success: true")
+
+    @staticmethod
+    def _validate_flag(value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise ProviderBadResponse("new_device is missing or not a boolean")
+        return value
+
+    def _post(
+        self, path: str, body: dict[str, Any], *, not_found: type[ProviderError]
+    ) -> dict[str, Any]:
+        try:
+            status, raw = self._send(path, body)
+        except ProviderError as exc:
+            logger.warning("Rupt call %s failed: %s (%s)", _redact(path), exc.reason, exc)
+            raise
+        if status != 200:
+            error_class = not_found if status in (400, 404) else ProviderHTTPError
+            logger.warning("Rupt call %s answered HTTP %s", _redact(path), status)
+            raise error_class(f"Rupt answered HTTP {status}", status=status)
+        try:
+            payload = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ProviderBadResponse("Rupt's response is not JSON", status=status) from exc
+        if not isinstance(payload, dict):
+            raise ProviderBadResponse("Rupt's response is not a JSON object", status=status)
+        return payload
+
+    def _send(self, path: str, body: dict[str, Any]) -> tuple[int, bytes]:
+        headers = {
+            "Authorization": f"Bearer {self._secret}",
+            "Accept": "application/json",
+        }
+        with deadline(self.timeout) as budget:
+            try:
+                response = self.session.post(
+                    self.base_url + path,
+                    json=body,
+                    headers=headers,
+                    timeout=(budget.remaining(), budget.remaining()),
+                    allow_redirects=False,
+                    stream=True,
+                )
+                with response:
+                    chunks: list[bytes] = []
+                    size = 0
+                    for chunk in response.iter_content(chunk_size=8192):
+                        size += len(chunk)
+                        if size > MAX_BODY_BYTES:
+                            raise ProviderBadResponse("Rupt's response is too large")
+                        chunks.append(chunk)
+                    status = response.status_code
+            except requests.Timeout as exc:
+                raise ProviderTimeout(f"no answer within {self.timeout:g}s") from exc
+            except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+                if budget.expired:
+                    raise ProviderTimeout(f"no answer within {self.timeout:g}s") from exc
+                raise ProviderConnectionError(_describe(exc)) from exc
+            # A shutdown at the deadline can also look like a short, complete answer.
+            if budget.expired:
+                raise ProviderTimeout(f"no answer within {self.timeout:g}s")
+            return status, b"".join(chunks)
+
+
+def _describe(exc: BaseException) -> str:
+    # Exception texts from requests carry the URL, never the headers; keep just the class.
+    return f"connection failed ({type(exc).__name__})"
+
+
+def _redact(path: str) -> str:
+    # The identification token is a bearer-like value: keep it out of the logs.
+    return re.sub(r"/identification/[^/]+/", "/identification/<token>/", path)

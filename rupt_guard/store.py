@@ -1,0 +1,88 @@
+"""Storage of sightings and checks: the only module that writes Device and LoginCheck rows."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from .models import Device, LoginCheck
+
+USER_AGENT_LENGTH = LoginCheck._meta.get_field("user_agent").max_length
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    """Where a sign-in came from, cleaned so that no browser input can fail a write."""
+
+    ip: str | None = None
+    user_agent: str = ""
+
+    @classmethod
+    def from_request(cls, request: HttpRequest | None) -> ClientInfo:
+        if request is None:
+            return cls()
+        return cls(
+            ip=clean_ip(request.META.get("REMOTE_ADDR")),
+            user_agent=clean_user_agent(request.META.get("HTTP_USER_AGENT")),
+        )
+
+
+def clean_ip(value: Any) -> str | None:
+    try:
+        return str(ipaddress.ip_address(str(value).strip()))
+    except ValueError:
+        return None
+
+
+def clean_user_agent(value: Any) -> str:
+    if not isinstance(value, str):
+        return ""
+    # NUL bytes are refused by PostgreSQL text columns.
+    return value.replace("\x00", "")[:USER_AGENT_LENGTH]
+
+
+def record_sighting(
+    user: Any,
+    external_id: str,
+    *,
+    client: ClientInfo,
+    metadata: dict[str, list[str]] | None = None,
+) -> tuple[Device, bool]:
+    """Create or refresh the (user, device) row; return it and whether it was created.
+
+    Safe under concurrent logins: when two sign-ins from one new device race, the
+    unique constraint lets one INSERT win and the other falls back to the winner's row.
+    """
+    now = timezone.now()
+    fields = {
+        "last_seen_at": now,
+        "last_ip": client.ip,
+        "last_user_agent": client.user_agent,
+    }
+    if metadata is not None:
+        fields["metadata"] = metadata
+    device = Device.objects.filter(user=user, external_id=external_id).first()
+    if device is None:
+        try:
+            with transaction.atomic():
+                device = Device.objects.create(
+                    user=user, external_id=external_id, first_seen_at=now, **fields
+                )
+            return device, True
+        except IntegrityError:
+            # Another sign-in created it between our SELECT and INSERT.
+            device = Device.objects.get(user=user, external_id=external_id)
+    for name, value in fields.items():
+        setattr(device, name, value)
+    device.save(update_fields=list(fields))
+    return device, False
+
+
+def record_check(**fields: Any) -> LoginCheck:
+    """Write one audit row. ``fields`` are LoginCheck field values."""
+    return LoginCheck.objects.create(**fields)

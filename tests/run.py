@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""Set up a virtual environment and run the whole suite: lint, migrations, SQLite, PostgreSQL.
+
+    python3 tests/run.py [pytest arguments]
+
+Needs only Python. PostgreSQL (127.0.0.1:5432, user postgres) is used when it answers;
+with RUPT_GUARD_REQUIRE_POSTGRES=1 (as CI sets) a missing PostgreSQL fails the run.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = Path(os.environ.get("RUPT_GUARD_VENV", ROOT / ".venv"))
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / "python"
+
+
+def run(*args: str | Path, env: dict[str, str] | None = None) -> None:
+    print("+", " ".join(str(a) for a in args), flush=True)
+    subprocess.run([str(a) for a in args], cwd=ROOT, check=True, env=env)
+
+
+def postgres_answers() -> bool:
+    host = os.environ.get("PGHOST", "127.0.0.1")
+    port = int(os.environ.get("PGPORT", "5432"))
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def main(pytest_args: list[str]) -> int:
+    if not PYTHON.exists():
+        venv.create(VENV, with_pip=True)
+    run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    run(PYTHON, "-m", "pip", "install", "--quiet", "-e", ".[test]")
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    run(BIN / "ruff", "check", ".")
+    run(PYTHON, "-m", "django", "makemigrations", "--check", "--dry-run", env=env)
+
+    try:
+        run(PYTHON, "-m", "pytest", *pytest_args, env={**env, "RUPT_GUARD_TEST_DB": "sqlite"})
+        if postgres_answers():
+            run(PYTHON, "-m", "pytest", *pytest_args, env={**env, "RUPT_GUARD_TEST_DB": "postgres"})
+        elif os.environ.get("RUPT_GUARD_REQUIRE_POSTGRES") == "1":
+            print("PostgreSQL does not answer on 127.0.0.1:5432 and this run requires it.")
+            return 1
+        else:
+            print("PostgreSQL does not answer on 127.0.0.1:5432: the PostgreSQL pass was not run.")
+    except subprocess.CalledProcessError as exc:
+        return exc.returncode or 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

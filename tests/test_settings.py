@@ -1,0 +1,93 @@
+"""The RUPT_GUARD settings object and the system checks."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.checks import run_checks
+from django.core.exceptions import ImproperlyConfigured
+
+from rupt_guard.conf import guard_settings
+
+
+def check_ids():
+    return {message.id for message in run_checks() if message.id.startswith("rupt_guard")}
+
+
+def test_defaults_and_overrides(settings):
+    settings.RUPT_GUARD = {}
+    assert guard_settings.TIMEOUT == 2.0
+    assert guard_settings.TOKEN_FIELD == "rupt_identification"
+    assert guard_settings.API_BASE_URL == "https://api.rupt.dev"
+    settings.RUPT_GUARD = {"TIMEOUT": 0.5, "TOKEN_FIELD": "rg"}
+    assert guard_settings.TIMEOUT == 0.5
+    assert guard_settings.TOKEN_FIELD == "rg"
+
+
+def test_unknown_keys_are_rejected_by_name(settings):
+    settings.RUPT_GUARD = {"TIMEOUTS": 3}
+    with pytest.raises(ImproperlyConfigured, match="TIMEOUTS"):
+        guard_settings.TIMEOUT  # noqa: B018
+    assert "rupt_guard.E001" in check_ids()
+
+
+def test_unknown_attribute_is_an_attribute_error():
+    with pytest.raises(AttributeError):
+        guard_settings.NO_SUCH_SETTING  # noqa: B018
+
+
+@pytest.mark.parametrize("key", ["ON_NEW_DEVICE", "ON_PROVIDER_ERROR", "ON_BLOCKED_DEVICE"])
+def test_policy_actions_are_validated(settings, key):
+    settings.RUPT_GUARD = {key: "deny"}
+    with pytest.raises(ImproperlyConfigured, match=key):
+        getattr(guard_settings, key)
+
+
+def test_import_strings_resolve_lazily(settings):
+    settings.RUPT_GUARD = {"ACCOUNT_ID": "tests.test_settings.account_by_username"}
+    assert guard_settings.ACCOUNT_ID is account_by_username
+    settings.RUPT_GUARD = {"ACCOUNT_ID": "tests.nowhere.nothing"}
+    with pytest.raises(ImproperlyConfigured, match="ACCOUNT_ID"):
+        guard_settings.ACCOUNT_ID  # noqa: B018
+
+
+def account_by_username(user):
+    return user.get_username()
+
+
+def test_verification_max_age_accepts_seconds(settings):
+    settings.RUPT_GUARD = {"VERIFICATION_MAX_AGE": 3600}
+    assert guard_settings.VERIFICATION_MAX_AGE == timedelta(hours=1)
+    settings.RUPT_GUARD = {"VERIFICATION_MAX_AGE": -1}
+    with pytest.raises(ImproperlyConfigured):
+        guard_settings.VERIFICATION_MAX_AGE  # noqa: B018
+
+
+def test_system_checks_report_each_misconfiguration(settings):
+    settings.RUPT_GUARD = {"API_SECRET": "s", "CLIENT_ID": "c"}
+    assert check_ids() == set()
+    settings.RUPT_GUARD = {}
+    assert {"rupt_guard.E003", "rupt_guard.E004"} <= check_ids()
+    settings.RUPT_GUARD = {"API_SECRET": "s", "CLIENT_ID": "c", "API_BASE_URL": "http://rupt"}
+    assert check_ids() == {"rupt_guard.W001"}
+    settings.RUPT_GUARD = {"API_SECRET": "s", "CLIENT_ID": "c", "TIMEOUT": 30}
+    assert check_ids() == {"rupt_guard.W002"}
+    settings.RUPT_GUARD = {"PROVIDER": "tests.nowhere.Provider"}
+    assert check_ids() == {"rupt_guard.E002"}
+    settings.RUPT_GUARD = {"PROVIDER": "rupt_guard.policy.DefaultPolicy"}
+    assert check_ids() == {"rupt_guard.E002"}
+
+
+def test_import_needs_no_settings():
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", "import rupt_guard, rupt_guard.conf; print('ok')"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
+        check=False,
+    )
+    assert result.stdout.strip() == "ok", result.stderr

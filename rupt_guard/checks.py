@@ -65,3 +65,58 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
             )
         )
     return messages
+
+
+MIDDLEWARE_PATH = "rupt_guard.middleware.RuptGuardMiddleware"
+BACKEND_PATH = "rupt_guard.backends.RuptGuardBackend"
+
+
+@register(Tags.security)
+def check_wiring(app_configs: Any = None, **kwargs: Any) -> list:
+    from django.conf import settings
+
+    messages: list = []
+    middleware = list(settings.MIDDLEWARE)
+    if MIDDLEWARE_PATH not in middleware:
+        messages.append(
+            Error(
+                f"{MIDDLEWARE_PATH} is not in MIDDLEWARE: a challenged session could use the site.",
+                id="rupt_guard.E005",
+            )
+        )
+    else:
+        position = middleware.index(MIDDLEWARE_PATH)
+        for required in (
+            "django.contrib.sessions.middleware.SessionMiddleware",
+            "django.contrib.auth.middleware.AuthenticationMiddleware",
+            "django_otp.middleware.OTPMiddleware",
+        ):
+            if required not in middleware[:position]:
+                messages.append(
+                    Error(
+                        f"{MIDDLEWARE_PATH} must come after {required} in MIDDLEWARE.",
+                        id="rupt_guard.E006",
+                    )
+                )
+    backends = list(settings.AUTHENTICATION_BACKENDS)
+    if BACKEND_PATH not in backends:
+        messages.append(
+            Warning(
+                f"{BACKEND_PATH} is not in AUTHENTICATION_BACKENDS: sign-ins are checked only "
+                "after login(), so a blocked device gets a session that is ended at once instead "
+                "of the login form's usual error.",
+                id="rupt_guard.W003",
+            )
+        )
+    elif backends.index(BACKEND_PATH) > 0 and any(
+        b.endswith("ModelBackend") for b in backends[: backends.index(BACKEND_PATH)]
+    ):
+        messages.append(
+            Warning(
+                f"A ModelBackend comes before {BACKEND_PATH}: it accepts the password first and "
+                "the risk check only runs after login().",
+                hint=f"Replace ModelBackend with {BACKEND_PATH}: it checks passwords alike.",
+                id="rupt_guard.W004",
+            )
+        )
+    return messages

@@ -13,6 +13,8 @@ from .choices import Decision, Reason
 from .conf import guard_settings
 from .providers.base import ErrorReason
 
+__all__ = ["Decision", "DefaultPolicy", "LoginFacts", "Reason", "Verdict", "get_policy"]
+
 
 @dataclass(frozen=True)
 class LoginFacts:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -52,3 +53,68 @@ def pytest_collection_modifyitems(config, items):
     if len(kept) != len(items):
         config.hook.pytest_deselected(items=[i for i in items if "postgres" in i.keywords])
         items[:] = kept
+
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def user(db):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_user("alice", "alice@example.com", PASSWORD)
+
+
+@pytest.fixture
+def login(client, rupt_server):
+    """Sign in through the login form as a browser would: credentials plus a token."""
+
+    def sign_in(username="alice", password=PASSWORD, *, device=None, token=..., next=None, **extra):
+        if token is ...:
+            token = rupt_server.identify(device)
+        data = {"username": username, "password": password}
+        if token is not None:
+            data["rupt_identification"] = token
+        if next is not None:
+            data["next"] = next
+        return client.post("/accounts/login/", data, **extra)
+
+    return sign_in
+
+
+@pytest.fixture
+def email_code(client, mailoutbox):
+    """Ask the challenge page for an email code and return it, read from the outbox."""
+
+    def request_code():
+        from django_otp import devices_for_user
+
+        page = client.get("/rupt-guard/challenge/")
+        assert page.status_code == 200
+        (device,) = [d for d in page.context["devices"] if "email" in d.persistent_id]
+        sent = len(mailoutbox)
+        response = client.post(
+            "/rupt-guard/challenge/",
+            {"otp_device": device.persistent_id, "otp_challenge": "1"},
+        )
+        assert response.status_code == 200
+        assert len(mailoutbox) == sent + 1
+        code = re.search(r"\b(\d{6})\b", mailoutbox[-1].body).group(1)
+        assert devices_for_user(device.user)
+        return device.persistent_id, code
+
+    return request_code
+
+
+@pytest.fixture
+def pass_challenge(client, email_code):
+    """Complete a pending challenge with an email code; return the response."""
+
+    def complete(next=None):
+        device_id, code = email_code()
+        data = {"otp_device": device_id, "otp_token": code}
+        if next is not None:
+            data["next"] = next
+        return client.post("/rupt-guard/challenge/", data)
+
+    return complete

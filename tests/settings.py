@@ -1,6 +1,9 @@
 """Settings for the test suite. ``RUPT_GUARD_TEST_DB=postgres`` runs it on PostgreSQL."""
 
 import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
 
 SECRET_KEY = "rupt-guard-tests-only"
 DEBUG = False
@@ -44,13 +47,19 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    "rupt_guard.middleware.RuptGuardMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
 ]
+
+AUTHENTICATION_BACKENDS = ["rupt_guard.backends.RuptGuardBackend"]
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/private/"
+LOGOUT_REDIRECT_URL = "/"
 
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -63,6 +72,7 @@ TEMPLATES = [
 ]
 
 STATIC_URL = "/static/"
+MEDIA_URL = "/media/"
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast tests only
 

@@ -91,3 +91,20 @@ def test_import_needs_no_settings():
         check=False,
     )
     assert result.stdout.strip() == "ok", result.stderr
+
+
+def test_wiring_checks(settings):
+    settings.RUPT_GUARD = {"API_SECRET": "s", "CLIENT_ID": "c"}
+    middleware = list(settings.MIDDLEWARE)
+    settings.MIDDLEWARE = [m for m in middleware if "rupt_guard" not in m]
+    assert check_ids() == {"rupt_guard.E005"}
+    settings.MIDDLEWARE = ["rupt_guard.middleware.RuptGuardMiddleware", *settings.MIDDLEWARE]
+    assert check_ids() == {"rupt_guard.E006"}
+    settings.MIDDLEWARE = middleware
+    settings.AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+    assert check_ids() == {"rupt_guard.W003"}
+    settings.AUTHENTICATION_BACKENDS = [
+        "django.contrib.auth.backends.ModelBackend",
+        "rupt_guard.backends.RuptGuardBackend",
+    ]
+    assert check_ids() == {"rupt_guard.W004"}

@@ -1,0 +1,46 @@
+"""The challenge form: django-otp's own token form, so its throttling and checks apply."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+from django_otp.forms import OTPTokenForm
+
+from .factors import challenge_devices
+from .verification import method_for
+
+
+class ChallengeForm(OTPTokenForm):
+    """``otp_device``, ``otp_token`` and ``otp_challenge``: django-otp's field names."""
+
+    otp_error_messages = dict(
+        OTPTokenForm.otp_error_messages,
+        token_required=_("Enter the code from your device."),
+        # Said the same way for a wrong code and a code of another device: no hint which.
+        invalid_token=_("That code is not valid. Check it and try again."),
+        challenge_message=_("We sent a code. {0}"),
+        device_required=_("Choose how to confirm it is you."),
+    )
+
+    def __init__(self, user: Any, request: Any = None, *args: Any, **kwargs: Any) -> None:
+        super().__init__(user, request, *args, **kwargs)
+        self.fields["otp_device"].label = _("Method")
+        self.fields["otp_token"].label = _("Code")
+        self.fields["otp_token"].widget.attrs.update(
+            {"autocomplete": "one-time-code", "inputmode": "text", "autofocus": True}
+        )
+        self.devices = challenge_devices(user)
+        choices = [
+            (device.persistent_id, f"{method_for(device).label}: {device.name}")
+            for device in self.devices
+        ]
+        self.fields["otp_device"].choices = choices
+        if len(choices) == 1:
+            self.fields["otp_device"].initial = choices[0][0]
+
+    @property
+    def challenge_sent(self) -> bool:
+        return any(
+            error.code == "challenge_message" for error in self.errors.as_data().get("__all__", [])
+        )

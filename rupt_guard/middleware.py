@@ -1,0 +1,104 @@
+"""The gate: a session with a pending challenge reaches the challenge view and nothing else.
+
+It reads only the session mark, so an ordinary request costs no database query. It runs
+in ``process_view`` because the allow-list is by URL name, known only after resolving.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import resolve_url
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from .conf import guard_settings
+from .session import read_mark
+
+CHALLENGE_URL_NAME = "rupt_guard:challenge"
+
+
+def wants_json(request: HttpRequest) -> bool:
+    accept = request.headers.get("Accept", "")
+    return (
+        request.content_type == "application/json"
+        or request.headers.get("X-Requested-With") == "XMLHttpRequest"
+        or ("application/json" in accept and "text/html" not in accept)
+    )
+
+
+def challenge_url(next_url: str | None = None) -> str:
+    url = reverse(CHALLENGE_URL_NAME)
+    return f"{url}?{urlencode({'next': next_url})}" if next_url else url
+
+
+def _file_prefixes() -> list[str]:
+    """Local path prefixes of static and media files (absolute URLs are another host)."""
+    prefixes = []
+    for url in (settings.STATIC_URL, settings.MEDIA_URL):
+        if not url or "://" in url or url.startswith("//"):
+            continue
+        url = url if url.startswith("/") else f"/{url}"
+        if url != "/":
+            prefixes.append(url)
+    return prefixes
+
+
+class RuptGuardMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(
+        self, request: HttpRequest, view_func: Any, view_args: Any, view_kwargs: Any
+    ) -> HttpResponse | None:
+        session = getattr(request, "session", None)
+        mark = read_mark(session) if session is not None else None
+        if mark is None or not mark.pending or self._always_open(request):
+            return None
+        if mark.expired():
+            logout(request)
+            return self._expired(request)
+        return self._to_challenge(request)
+
+    @staticmethod
+    def _always_open(request: HttpRequest) -> bool:
+        match = request.resolver_match
+        name = match.view_name if match is not None else ""
+        if name == CHALLENGE_URL_NAME or name in guard_settings.PENDING_ALLOWED_URL_NAMES:
+            return True
+        return any(request.path_info.startswith(prefix) for prefix in _file_prefixes())
+
+    @staticmethod
+    def _to_challenge(request: HttpRequest) -> HttpResponse:
+        if wants_json(request):
+            return JsonResponse(
+                {
+                    "detail": _("A second factor is required before this session can be used."),
+                    "code": "challenge_required",
+                    "challenge_url": challenge_url(),
+                },
+                status=403,
+            )
+        next_url = request.get_full_path() if request.method in ("GET", "HEAD") else None
+        response = HttpResponse(status=302)
+        response["Location"] = challenge_url(next_url)
+        return response
+
+    @staticmethod
+    def _expired(request: HttpRequest) -> HttpResponse:
+        message = _("The sign-in was not confirmed in time. Please sign in again.")
+        if wants_json(request):
+            return JsonResponse({"detail": message, "code": "challenge_expired"}, status=401)
+        messages.info(request, message, fail_silently=True)
+        response = HttpResponse(status=302)
+        response["Location"] = resolve_url(settings.LOGIN_URL)
+        return response

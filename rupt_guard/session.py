@@ -1,0 +1,68 @@
+"""The mark a sign-in leaves in the session: what the gate reads on every request.
+
+Kept in the session itself so that the middleware decides without a database query.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from .conf import guard_settings
+
+SESSION_KEY = "_rupt_guard"
+PENDING = "pending"
+PASSED = "passed"
+
+
+@dataclass(frozen=True)
+class Mark:
+    state: str
+    device: int | None = None
+    check: int | None = None
+    expires_at: float | None = None
+
+    @property
+    def pending(self) -> bool:
+        return self.state == PENDING
+
+    def expired(self, now: float | None = None) -> bool:
+        return self.expires_at is not None and (now or time.time()) >= self.expires_at
+
+
+def read_mark(session: Any) -> Mark | None:
+    raw = session.get(SESSION_KEY)
+    if not isinstance(raw, dict) or raw.get("state") not in (PENDING, PASSED):
+        return None
+    return Mark(
+        state=raw["state"],
+        device=raw.get("device"),
+        check=raw.get("check"),
+        expires_at=raw.get("expires_at"),
+    )
+
+
+def mark_pending(session: Any, *, device: int | None, check: int | None) -> Mark:
+    mark = Mark(PENDING, device, check, time.time() + guard_settings.CHALLENGE_TIMEOUT)
+    _write(session, mark)
+    return mark
+
+
+def mark_passed(session: Any, *, device: int | None) -> Mark:
+    mark = Mark(PASSED, device)
+    _write(session, mark)
+    return mark
+
+
+def _write(session: Any, mark: Mark) -> None:
+    session[SESSION_KEY] = {
+        key: value
+        for key, value in {
+            "state": mark.state,
+            "device": mark.device,
+            "check": mark.check,
+            "expires_at": mark.expires_at,
+        }.items()
+        if value is not None
+    }

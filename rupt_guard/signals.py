@@ -1,0 +1,26 @@
+"""Signals a site can connect to for its own alerting. Every signal is sent with ``sender``
+the class named below and the keyword arguments listed; more may be added later.
+
+- ``device_seen``: a sign-in was identified. ``user``, ``device``, ``created`` (first
+  sighting in our database), ``request``.
+- ``device_verified``: a device passed its second factor. ``user``, ``device``, ``method``
+  (a ``VerificationMethod``), ``request`` (None when staff verified it).
+- ``device_revoked``: a device's verification was cleared. ``user``, ``device``, ``by``
+  (the acting user or None), ``request``.
+- ``device_blocked``: a device was blocked. ``user``, ``device``, ``by``, ``request``.
+- ``login_challenged``: a sign-in must pass a second factor. ``user``, ``check`` (the
+  ``LoginCheck``), ``request``.
+- ``login_blocked``: a sign-in was refused by the policy. ``user``, ``check``, ``request``.
+- ``provider_failed``: the identification provider failed. ``user``, ``error`` (a
+  ``ProviderError``), ``request``.
+"""
+
+from django.dispatch import Signal
+
+device_seen = Signal()
+device_verified = Signal()
+device_revoked = Signal()
+device_blocked = Signal()
+login_challenged = Signal()
+login_blocked = Signal()
+provider_failed = Signal()

@@ -1,0 +1,26 @@
+"""``{% rupt_guard_identify %}``: the hidden token field and the script that fills it."""
+
+from __future__ import annotations
+
+from django import template
+
+from rupt_guard.conf import guard_settings
+from rupt_guard.providers import get_provider
+
+register = template.Library()
+
+
+@register.inclusion_tag("rupt_guard/identify.html")
+def rupt_guard_identify(form: str = "") -> dict[str, object]:
+    """Put it inside the login ``<form>``, or anywhere with ``form="<form id>"``.
+
+    Configuration travels in data attributes, so a strict Content-Security-Policy with no
+    inline script works; allow the SDK's origin in ``script-src``.
+    """
+    return {
+        "field_name": guard_settings.TOKEN_FIELD,
+        "sdk_url": get_provider().sdk_url(),
+        "client_id": guard_settings.CLIENT_ID,
+        "timeout_ms": int(guard_settings.IDENTIFY_TIMEOUT_MS),
+        "form_id": form,
+    }

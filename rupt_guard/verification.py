@@ -1,0 +1,150 @@
+"""What counts as a verified device, and recording a verification here and at the provider.
+
+Rupt's metadata belongs to the device, not to the account: one browser shared by Alice
+and Bob has one metadata map. Each verification entry therefore names its account,
+``"<account id>:<UTC ISO-8601 time>"``, and only an entry for *this* account counts.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from .choices import VerificationMethod
+from .conf import guard_settings
+from .models import Device
+from .providers import ProviderError, get_provider
+
+logger = logging.getLogger(__name__)
+
+OTP_METHODS = {
+    "otp_totp.totpdevice": VerificationMethod.TOTP,
+    "otp_static.staticdevice": VerificationMethod.BACKUP_CODE,
+    "otp_email.emaildevice": VerificationMethod.EMAIL,
+}
+
+
+@dataclass(frozen=True)
+class VerificationState:
+    verified: bool
+    expired: bool = False
+    # Set when only the provider's metadata vouched for the device.
+    metadata_time: datetime | None = None
+
+
+def account_id(user: Any) -> str:
+    return str(guard_settings.ACCOUNT_ID(user))
+
+
+def format_entry(account: str, when: datetime) -> str:
+    when = when.astimezone(UTC).replace(microsecond=0)
+    return f"{account}:{when.isoformat().replace('+00:00', 'Z')}"
+
+
+def entry_time(entry: str, account: str) -> datetime | None:
+    """The time of ``entry`` if it records a verification of ``account``, else None."""
+    prefix = f"{account}:"
+    if not entry.startswith(prefix):
+        return None
+    try:
+        when = datetime.fromisoformat(entry[len(prefix) :])
+    except ValueError:
+        return None  # e.g. account "a" meeting an entry of account "a:b"
+    return when if when.tzinfo is not None else None
+
+
+def _fresh(when: datetime, now: datetime) -> bool:
+    max_age = guard_settings.VERIFICATION_MAX_AGE
+    return max_age is None or now - when <= max_age
+
+
+def verification_state(
+    device: Device, account: str, metadata: dict[str, list[str]] | None
+) -> VerificationState:
+    now = timezone.now()
+    expired = False
+    if device.verified_at is not None:
+        if _fresh(device.verified_at, now):
+            return VerificationState(verified=True)
+        expired = True
+    if guard_settings.TRUST_RUPT_METADATA and metadata:
+        times = [
+            when
+            for entry in metadata.get(guard_settings.METADATA_VERIFIED_FIELD, [])
+            if (when := entry_time(entry, account)) is not None and when <= now
+        ]
+        if times:
+            latest = max(times)
+            if _fresh(latest, now):
+                return VerificationState(verified=True, metadata_time=latest)
+            expired = True
+    return VerificationState(verified=False, expired=expired)
+
+
+def method_for(otp_device: Any) -> VerificationMethod:
+    label = getattr(getattr(otp_device, "_meta", None), "label_lower", "")
+    return OTP_METHODS.get(label, VerificationMethod.OTP_OTHER)
+
+
+def mark_verified(
+    device: Device,
+    method: VerificationMethod,
+    *,
+    verified_with: str = "",
+    when: datetime | None = None,
+    push: bool = True,
+) -> None:
+    """Record the verification; tell the provider once the transaction commits."""
+    device.verified_at = when or timezone.now()
+    device.verification_method = method
+    device.verified_with = verified_with[:255]
+    device.metadata_sync_pending = push
+    device.save(
+        update_fields=[
+            "verified_at",
+            "verification_method",
+            "verified_with",
+            "metadata_sync_pending",
+        ]
+    )
+    if push:
+        transaction.on_commit(lambda: push_verification(device.pk))
+
+
+def push_verification(device_pk: int) -> bool:
+    """Add this account's entry to the provider's device metadata, keeping other accounts'.
+
+    A failure is logged and leaves ``metadata_sync_pending`` set for ``rupt_guard_sync``;
+    it never un-verifies the device.
+    """
+    device = Device.objects.select_related("user").filter(pk=device_pk).first()
+    if device is None or device.verified_at is None:
+        return False
+    field = guard_settings.METADATA_VERIFIED_FIELD
+    account = account_id(device.user)
+    kept = [
+        entry
+        for entry in (device.metadata or {}).get(field, [])
+        # Another account's entry (even "a:b:..." when this account is "a") stays.
+        if isinstance(entry, str) and entry_time(entry, account) is None
+    ]
+    entries = [*kept, format_entry(account, device.verified_at)]
+    try:
+        get_provider().update_metadata(device.external_id, {field: entries})
+    except (ProviderError, ValueError) as exc:
+        logger.warning(
+            "Could not record the verification of device %s at the provider (%s); "
+            "rupt_guard_sync will retry.",
+            device.pk,
+            getattr(exc, "reason", type(exc).__name__),
+        )
+        return False
+    metadata = dict(device.metadata or {})
+    metadata[field] = entries
+    Device.objects.filter(pk=device.pk).update(metadata=metadata, metadata_sync_pending=False)
+    return True

@@ -1,0 +1,67 @@
+"""Thin views: the challenge page and a logout a pending session may use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.views import LogoutView, redirect_to_login
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render, resolve_url
+from django.utils.decorators import method_decorator
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views import View
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+
+from .choices import VerificationMethod
+from .forms import ChallengeForm
+from .service import pass_challenge
+from .session import read_mark
+from .verification import method_for
+
+
+def safe_next(request: HttpRequest) -> str:
+    """``next`` when it points at this site, else ``LOGIN_REDIRECT_URL``."""
+    candidate = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return resolve_url(settings.LOGIN_REDIRECT_URL)
+
+
+@method_decorator([never_cache, sensitive_post_parameters("otp_token")], name="dispatch")
+class ChallengeView(View):
+    template_name = "rupt_guard/challenge.html"
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        mark = read_mark(request.session)
+        if mark is None or not mark.pending:
+            return HttpResponseRedirect(safe_next(request))
+        return super().dispatch(request, *args, **kwargs)
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return self.render(request, ChallengeForm(request.user, request))
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = ChallengeForm(request.user, request, data=request.POST)
+        if form.is_valid():
+            pass_challenge(request, request.user.otp_device)
+            return HttpResponseRedirect(safe_next(request))
+        return self.render(request, form)
+
+    def render(self, request: HttpRequest, form: ChallengeForm) -> HttpResponse:
+        context = {
+            "form": form,
+            "devices": form.devices,
+            "email_devices": [d for d in form.devices if method_for(d) == VerificationMethod.EMAIL],
+            "next": safe_next(request),
+        }
+        return render(request, self.template_name, context)
+
+
+class GuardLogoutView(LogoutView):
+    """Django's logout (POST only), reachable while a challenge is pending."""

@@ -55,6 +55,28 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
                     id="rupt_guard.W001",
                 )
             )
+    if ALIASES.get(guard_settings.PROVIDER, guard_settings.PROVIDER) == ALIASES["local"]:
+        from django.apps import apps
+        from django.conf import settings
+
+        if not apps.is_installed("rupt_guard.local"):
+            messages.append(
+                Error(
+                    "PROVIDER is 'local' but 'rupt_guard.local' is not in INSTALLED_APPS.",
+                    hint="Add 'rupt_guard.local' after 'rupt_guard' and run migrate.",
+                    id="rupt_guard.E007",
+                )
+            )
+        if not settings.DEBUG and not guard_settings.LOCAL_PROVIDER_IN_PRODUCTION:
+            messages.append(
+                Warning(
+                    "The local identification provider is in use with DEBUG = False. It "
+                    "recognises a browser profile by a stored secret; it is not Rupt.",
+                    hint="Use PROVIDER 'rupt' in production, or set "
+                    "RUPT_GUARD['LOCAL_PROVIDER_IN_PRODUCTION'] = True if you mean it.",
+                    id="rupt_guard.W005",
+                )
+            )
     if guard_settings.TIMEOUT > 5:
         messages.append(
             Warning(

@@ -1,4 +1,5 @@
-from django.urls import path
+from django.apps import apps
+from django.urls import include, path
 
 from . import views
 
@@ -8,3 +9,6 @@ urlpatterns = [
     path("challenge/", views.ChallengeView.as_view(), name="challenge"),
     path("logout/", views.GuardLogoutView.as_view(), name="logout"),
 ]
+
+if apps.is_installed("rupt_guard.local"):
+    urlpatterns += [path("", include("rupt_guard.local.urls"))]

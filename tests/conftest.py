@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 
@@ -118,3 +119,17 @@ def pass_challenge(client, email_code):
         return client.post("/rupt-guard/challenge/", data)
 
     return complete
+
+
+# Debian's Chromium; Playwright's own browser download is not available here.
+CHROMIUM = os.environ.get("RUPT_GUARD_CHROMIUM", "/usr/bin/chromium")
+
+
+def chromium_args() -> list[str]:
+    return [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ]

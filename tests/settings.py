@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_static",
     "django_otp.plugins.otp_email",
     "rupt_guard",
+    "rupt_guard.local",
 ]
 
 MIDDLEWARE = [

@@ -108,3 +108,15 @@ def test_wiring_checks(settings):
         "rupt_guard.backends.RuptGuardBackend",
     ]
     assert check_ids() == {"rupt_guard.W004"}
+
+
+def test_local_provider_checks(settings):
+    settings.RUPT_GUARD = {"PROVIDER": "local"}
+    settings.DEBUG = True
+    assert check_ids() == set()
+    settings.DEBUG = False
+    assert check_ids() == {"rupt_guard.W005"}
+    settings.RUPT_GUARD = {"PROVIDER": "local", "LOCAL_PROVIDER_IN_PRODUCTION": True}
+    assert check_ids() == set()
+    settings.INSTALLED_APPS = [a for a in settings.INSTALLED_APPS if a != "rupt_guard.local"]
+    assert "rupt_guard.E007" in check_ids()

@@ -1,7 +1,18 @@
-"""The demo site: SQLite, console email, and RUPT_GUARD values from the environment."""
+"""The demo site: SQLite, console email, the local provider unless Rupt keys are given.
 
+Environment:
+  RUPT_CLIENT_ID, RUPT_API_SECRET  use the real Rupt instead of the local provider
+  RUPT_GUARD_<KEY>                 any RUPT_GUARD key, e.g. RUPT_GUARD_ON_NEW_DEVICE=allow
+                                   (JSON values: RUPT_GUARD_TIMEOUT=0.5)
+  DEMO_DB                          the SQLite file (default example_project/db.sqlite3)
+  DEMO_EMAIL_DIR                   write emails as files there instead of to the console
+"""
+
+import json
 import os
 from pathlib import Path
+
+from rupt_guard.conf import DEFAULTS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -25,6 +36,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_static",
     "django_otp.plugins.otp_email",
     "rupt_guard",
+    "rupt_guard.local",
 ]
 
 MIDDLEWARE = [
@@ -34,13 +46,16 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    "rupt_guard.middleware.RuptGuardMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
 ]
+
+AUTHENTICATION_BACKENDS = ["rupt_guard.backends.RuptGuardBackend"]
 
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        "DIRS": [],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -61,12 +76,34 @@ DATABASES = {
 
 STATIC_URL = "/static/"
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "home"
+LOGIN_REDIRECT_URL = "private"
 LOGOUT_REDIRECT_URL = "home"
-EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 
-RUPT_GUARD = {
-    "PROVIDER": os.environ.get("RUPT_PROVIDER", "rupt"),  # "local" arrives with the demo issue
-    "CLIENT_ID": os.environ.get("RUPT_CLIENT_ID", "demo-placeholder"),
-    "API_SECRET": os.environ.get("RUPT_API_SECRET", "demo-placeholder"),
-}
+DEFAULT_FROM_EMAIL = "demo@localhost"
+OTP_EMAIL_SUBJECT = "Your sign-in code: {token}"
+if os.environ.get("DEMO_EMAIL_DIR"):
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = os.environ["DEMO_EMAIL_DIR"]
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+
+
+def _guard_settings() -> dict:
+    settings = {"PROVIDER": "local"}
+    if os.environ.get("RUPT_CLIENT_ID") and os.environ.get("RUPT_API_SECRET"):
+        settings = {
+            "PROVIDER": "rupt",
+            "CLIENT_ID": os.environ["RUPT_CLIENT_ID"],
+            "API_SECRET": os.environ["RUPT_API_SECRET"],
+        }
+    for key in DEFAULTS:
+        value = os.environ.get(f"RUPT_GUARD_{key}")
+        if value is not None:
+            try:
+                settings[key] = json.loads(value)  # numbers, true/false, null, lists
+            except ValueError:
+                settings[key] = value
+    return settings
+
+
+RUPT_GUARD = _guard_settings()

@@ -1,7 +1,10 @@
 """Create (or reset) the demo user and say how to sign in."""
 
+import base64
+
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 USERNAME = "demo"
 PASSWORD = "demo-pass-2026"
@@ -9,14 +12,23 @@ EMAIL = "demo@example.com"
 
 
 class Command(BaseCommand):
-    help = "Create the demo user (and a staff user for the admin) with known passwords."
+    help = "Create the demo user (an admin too) with a known password and email address."
 
-    def handle(self, *args, **options):
+    def add_arguments(self, parser):
+        parser.add_argument("--totp", action="store_true", help="also give it a TOTP device")
+
+    def handle(self, *args, totp=False, **options):
         users = get_user_model()
-        demo, _ = users.objects.get_or_create(username=USERNAME, defaults={"email": EMAIL})
+        demo, _ = users.objects.get_or_create(username=USERNAME)
         demo.email = EMAIL
-        demo.is_staff = True
-        demo.is_superuser = True
+        demo.is_staff = demo.is_superuser = True
         demo.set_password(PASSWORD)
         demo.save()
         self.stdout.write(f"Demo user: {USERNAME} / {PASSWORD} ({EMAIL}), also an admin.")
+        if totp:
+            device, _ = TOTPDevice.objects.get_or_create(
+                user=demo, name="Demo authenticator", defaults={"confirmed": True}
+            )
+            secret = base64.b32encode(device.bin_key).decode()
+            self.stdout.write(f"TOTP secret (add it to an authenticator app): {secret}")
+            self.stdout.write(f"  or scan: {device.config_url}")

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from . import views
+
+# Included by rupt_guard.urls (namespace "rupt_guard") when this app is installed.
+urlpatterns = [
+    path("local/sdk.js", views.sdk, name="local_sdk"),
+    path("local/identify/", views.identify, name="local_identify"),
+]

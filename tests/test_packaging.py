@@ -28,12 +28,12 @@ def test_wheel_ships_migrations_templates_static_and_marker(tmp_path):
     )
     (wheel,) = tmp_path.glob("rupt_guard-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    expected = {"rupt_guard/py.typed", "rupt_guard/migrations/0001_initial.py"}
-    expected |= {
-        str(path.relative_to(ROOT))
-        for folder in ("templates", "static", "locale")
-        for path in (ROOT / "rupt_guard" / folder).rglob("*")
-        if path.is_file()
-    }
-    assert expected <= names
+    # Every file of the app that git tracks: code, migrations, templates, static, locale.
+    tracked = subprocess.run(
+        ["git", "ls-files", "rupt_guard"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    expected = set(tracked) | {"rupt_guard/py.typed", "rupt_guard/migrations/0001_initial.py"}
+    assert any(name.startswith("rupt_guard/templates/") for name in expected)
+    assert any(name.startswith("rupt_guard/local/static/") for name in expected)
+    assert expected - names == set()
     assert not any(name.startswith(("tests/", "example_project/")) for name in names)

@@ -97,8 +97,15 @@
   document.addEventListener("submit", function (event) {
     var form = event.target;
     var field = form && form.elements ? tokenField(form) : null;
-    if (!field || form.getAttribute("data-rupt-guard-state") === "ready") {
-      return; // not ours, or our second pass: let the browser submit
+    if (!field) {
+      return; // not a login form of ours
+    }
+    if (form.getAttribute("data-rupt-guard-state") === "ready") {
+      // Our second pass: let the browser submit. The token is single-use, so any later
+      // submit (a retry on a page that stayed, a click while this one is in flight)
+      // must identify again rather than send a spent token.
+      form.removeAttribute("data-rupt-guard-state");
+      return;
     }
     event.preventDefault();
     if (form.getAttribute("data-rupt-guard-state") === "busy") {

@@ -9,12 +9,18 @@ class RuptGuardConfig(AppConfig):
 
     def ready(self) -> None:
         from django.apps import apps
-        from django.contrib.auth.signals import user_logged_in
+        from django.contrib.auth import get_user_model
+        from django.contrib.auth.signals import user_logged_in, user_logged_out
+        from django.db.models.signals import post_save
 
         from . import checks  # noqa: F401  (registers the system checks)
-        from .receivers import on_user_logged_in
+        from .receivers import on_user_logged_in, on_user_logged_out, on_user_saved
 
         user_logged_in.connect(on_user_logged_in, dispatch_uid="rupt_guard_user_logged_in")
+        user_logged_out.connect(on_user_logged_out, dispatch_uid="rupt_guard_user_logged_out")
+        post_save.connect(
+            on_user_saved, sender=get_user_model(), dispatch_uid="rupt_guard_user_saved"
+        )
 
         if apps.is_installed("django.contrib.admin"):
             from django.contrib import admin

@@ -51,14 +51,33 @@ DEFAULTS: dict[str, Any] = {
     # Send an email code to the account address when the user has no OTP device.
     "EMAIL_FALLBACK": True,
     # URL names a pending session may still reach, besides the challenge itself.
-    "PENDING_ALLOWED_URL_NAMES": ["logout", "admin:logout", "rupt_guard:logout"],
+    "PENDING_ALLOWED_URL_NAMES": [
+        "logout",
+        "admin:logout",
+        "rupt_guard:logout",
+        "rupt_guard:not_me",
+    ],
+    # A password change clears the verification of all of the user's devices.
+    "REVOKE_ON_PASSWORD_CHANGE": True,
+    # Emails to the account: a new device signed in; a sign-in stopped at the challenge.
+    "NOTIFY_NEW_DEVICE": True,
+    "NOTIFY_UNCONFIRMED_SIGN_IN": True,
+    # Seconds the "this wasn't me" link in those emails stays valid.
+    "NOT_ME_LINK_MAX_AGE": 7 * 24 * 3600,
+    # Wrong codes in one pending session before the "unconfirmed sign-in" email goes out.
+    "FAILED_CODES_BEFORE_NOTICE": 3,
+    # Callable (or dotted path) ip -> approximate place (str) for the devices page; or None.
+    "PLACE_FOR_IP": None,
+    # Days rupt_guard_prune keeps login checks, and devices not seen.
+    "LOGIN_CHECK_RETENTION_DAYS": 180,
+    "DEVICE_RETENTION_DAYS": 365,
     # Local provider: the site accepts the development stand-in with DEBUG = False.
     "LOCAL_PROVIDER_IN_PRODUCTION": False,
     # Seconds an identification token of the local provider stays valid.
     "LOCAL_TOKEN_TTL": 300,
 }
 
-IMPORT_STRINGS = {"ACCOUNT_ID", "POLICY"}
+IMPORT_STRINGS = {"ACCOUNT_ID", "POLICY", "PLACE_FOR_IP"}
 
 ACTIONS = ("allow", "challenge", "block")
 ACTION_KEYS = (
@@ -68,6 +87,17 @@ ACTION_KEYS = (
     "ON_PROVIDER_ERROR",
     "ON_BLOCKED_DEVICE",
 )
+
+
+POSITIVE_INTEGER_KEYS = {
+    "CHALLENGE_TIMEOUT",
+    "LOCAL_TOKEN_TTL",
+    "NOT_ME_LINK_MAX_AGE",
+    "FAILED_CODES_BEFORE_NOTICE",
+    "LOGIN_CHECK_RETENTION_DAYS",
+    "DEVICE_RETENTION_DAYS",
+}
+OPTIONAL_KEYS = {"LOGIN_CHECK_RETENTION_DAYS", "DEVICE_RETENTION_DAYS"}
 
 
 def default_account_id(user: Any) -> str:
@@ -84,6 +114,14 @@ def _validate(key: str, value: Any) -> Any:
         isinstance(value, bool) or not isinstance(value, int | float) or value <= 0
     ):
         raise ImproperlyConfigured(f"{SETTING_NAME}['TIMEOUT'] must be a positive number.")
+    if key in POSITIVE_INTEGER_KEYS:
+        optional = key in OPTIONAL_KEYS
+        whole = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+        if not whole and not (optional and value is None):
+            raise ImproperlyConfigured(
+                f"{SETTING_NAME}[{key!r}] must be a whole number of at least 1"
+                + (" or None (keep for ever)." if optional else ".")
+            )
     if key == "VERIFICATION_MAX_AGE" and value is not None:
         if isinstance(value, int | float) and not isinstance(value, bool):
             value = timedelta(seconds=value)

@@ -116,6 +116,12 @@ class LoginCheck(models.Model):
     access_id = models.CharField(_("provider access id"), max_length=128, blank=True)
     ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
     user_agent = models.CharField(_("user agent"), max_length=512, blank=True)
+    reported_at = models.DateTimeField(
+        _("reported by the user"),
+        null=True,
+        blank=True,
+        help_text=_("When the account owner said this sign-in was not theirs."),
+    )
 
     class Meta:
         verbose_name = _("login check")
@@ -130,3 +136,19 @@ class LoginCheck(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_decision_display()} ({self.get_reason_display()})"
+
+
+class DeviceSession(models.Model):
+    """A session that signed in from a device, so that revoking the device can end it."""
+
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="sessions")
+    session_key = models.CharField(_("session key"), max_length=64, unique=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires"), db_index=True)
+
+    class Meta:
+        verbose_name = _("device session")
+        verbose_name_plural = _("device sessions")
+
+    def __str__(self) -> str:
+        return f"{self.device} ({self.created_at:%Y-%m-%d %H:%M})"

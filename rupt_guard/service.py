@@ -17,7 +17,9 @@ from django.http import HttpRequest
 from . import signals
 from .choices import CheckSource, Decision, Reason, VerificationMethod
 from .conf import guard_settings
-from .models import Device, LoginCheck
+from .devices import remember_session
+from .models import Device, DeviceSession, LoginCheck
+from .notifications import notify_new_device, notify_unconfirmed_sign_in
 from .policy import LoginFacts, get_policy
 from .providers import (
     Identification,
@@ -27,7 +29,7 @@ from .providers import (
     validate_token,
 )
 from .providers.base import TOKEN_MAX_LENGTH
-from .session import mark_passed, read_mark
+from .session import claim_notice, count_failed_code, mark_passed, read_mark
 from .store import ClientInfo, record_check, record_sighting
 from .verification import account_id, mark_verified, method_for, verification_state
 
@@ -150,11 +152,15 @@ def check_login(
 def pass_challenge(request: HttpRequest, otp_device: Any) -> Device | None:
     """The second factor was verified: trust the session and the device it came from."""
     mark = read_mark(request.session)
+    if mark is None or not mark.pending:
+        raise ValueError("no challenge is pending in this session")
     django_otp.login(request, otp_device)
     # A new session key: whatever an attacker may have fixed before is worthless now.
+    old_key = request.session.session_key
     request.session.cycle_key()
+    DeviceSession.objects.filter(session_key=old_key).delete()
     device = None
-    if mark is not None and mark.device is not None:
+    if mark.device is not None:
         device = Device.objects.filter(pk=mark.device, user=request.user).first()
     if device is not None and not device.is_blocked:
         method = method_for(otp_device)
@@ -164,4 +170,27 @@ def pass_challenge(request: HttpRequest, otp_device: Any) -> Device | None:
             sender=CheckOutcome, user=request.user, device=device, method=method, request=request
         )
     mark_passed(request.session, device=device.pk if device is not None else None)
+    remember_session(request.session, device)
+    check = LoginCheck.objects.filter(pk=mark.check).select_related("user", "device").first()
+    if check is not None and check.new_device:
+        notify_new_device(request, check)
     return device
+
+
+def record_failed_code(request: HttpRequest) -> None:
+    """A wrong code: after a few in one pending session, warn the account's owner."""
+    failures = count_failed_code(request.session)
+    if failures >= guard_settings.FAILED_CODES_BEFORE_NOTICE:
+        notify_unconfirmed(request)
+
+
+def notify_unconfirmed(request: HttpRequest) -> None:
+    """The password was right but the challenge failed or was given up: tell the owner once."""
+    mark = read_mark(request.session)
+    if mark is None or not mark.pending or mark.check is None:
+        return
+    if not claim_notice(request.session):
+        return
+    check = LoginCheck.objects.filter(pk=mark.check).select_related("user", "device").first()
+    if check is not None:
+        notify_unconfirmed_sign_in(request, check)

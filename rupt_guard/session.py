@@ -66,3 +66,22 @@ def _write(session: Any, mark: Mark) -> None:
         }.items()
         if value is not None
     }
+
+
+FAILURES_KEY = "_rupt_guard_failed_codes"
+NOTICE_KEY = "_rupt_guard_noticed"
+
+
+def count_failed_code(session: Any) -> int:
+    """Count one more wrong code in this pending session; return the total."""
+    failures = int(session.get(FAILURES_KEY, 0)) + 1
+    session[FAILURES_KEY] = failures
+    return failures
+
+
+def claim_notice(session: Any) -> bool:
+    """True the first time only: one "unconfirmed sign-in" email per pending session."""
+    if session.get(NOTICE_KEY):
+        return False
+    session[NOTICE_KEY] = True
+    return True

@@ -11,8 +11,10 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from .models import Device, LoginCheck
+from .user_agents import label_for
 
 USER_AGENT_LENGTH = LoginCheck._meta.get_field("user_agent").max_length
+LABEL_LENGTH = Device._meta.get_field("label").max_length
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,11 @@ def record_sighting(
         try:
             with transaction.atomic():
                 device = Device.objects.create(
-                    user=user, external_id=external_id, first_seen_at=now, **fields
+                    user=user,
+                    external_id=external_id,
+                    first_seen_at=now,
+                    label=label_for(client.user_agent)[:LABEL_LENGTH],
+                    **fields,
                 )
             return device, True
         except IntegrityError:

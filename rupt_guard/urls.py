@@ -8,6 +8,10 @@ app_name = "rupt_guard"
 urlpatterns = [
     path("challenge/", views.ChallengeView.as_view(), name="challenge"),
     path("logout/", views.GuardLogoutView.as_view(), name="logout"),
+    path("devices/", views.DeviceListView.as_view(), name="devices"),
+    path("devices/<int:pk>/rename/", views.DeviceRenameView.as_view(), name="device_rename"),
+    path("devices/<int:pk>/revoke/", views.DeviceRevokeView.as_view(), name="device_revoke"),
+    path("not-me/<str:token>/", views.NotMeView.as_view(), name="not_me"),
 ]
 
 if apps.is_installed("rupt_guard.local"):

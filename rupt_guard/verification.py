@@ -100,10 +100,30 @@ def mark_verified(
     push: bool = True,
 ) -> None:
     """Record the verification; tell the provider once the transaction commits."""
-    device.verified_at = when or timezone.now()
+    record_verification(
+        device,
+        at=when or timezone.now(),
+        method=method,
+        verified_with=verified_with,
+        sync_pending=push,
+    )
+    if push:
+        schedule_sync(device.pk)
+
+
+def record_verification(
+    device: Device,
+    *,
+    at: datetime | None,
+    method: str = "",
+    verified_with: str = "",
+    sync_pending: bool,
+) -> None:
+    """Write the verification fields (``at=None`` clears them)."""
+    device.verified_at = at
     device.verification_method = method
     device.verified_with = verified_with[:255]
-    device.metadata_sync_pending = push
+    device.metadata_sync_pending = sync_pending
     device.save(
         update_fields=[
             "verified_at",
@@ -112,18 +132,23 @@ def mark_verified(
             "metadata_sync_pending",
         ]
     )
-    if push:
-        transaction.on_commit(lambda: push_verification(device.pk))
 
 
-def push_verification(device_pk: int) -> bool:
-    """Add this account's entry to the provider's device metadata, keeping other accounts'.
+def schedule_sync(device_pk: int) -> None:
+    """Tell the provider about this device's verification once the transaction commits."""
+    transaction.on_commit(lambda: sync_metadata(device_pk))
 
-    A failure is logged and leaves ``metadata_sync_pending`` set for ``rupt_guard_sync``;
-    it never un-verifies the device.
+
+def sync_metadata(device_pk: int) -> bool:
+    """Make the provider's metadata say what ``Device.verified_at`` says, for this account.
+
+    Verified: this account's entry is written (other accounts' entries stay). Not verified
+    (revoked): this account's entry is removed, so that ``TRUST_RUPT_METADATA`` cannot
+    restore a trust that was withdrawn here. A failure is logged and leaves
+    ``metadata_sync_pending`` set for ``rupt_guard_sync``; it never changes our record.
     """
     device = Device.objects.select_related("user").filter(pk=device_pk).first()
-    if device is None or device.verified_at is None:
+    if device is None:
         return False
     field = guard_settings.METADATA_VERIFIED_FIELD
     account = account_id(device.user)
@@ -133,12 +158,14 @@ def push_verification(device_pk: int) -> bool:
         # Another account's entry (even "a:b:..." when this account is "a") stays.
         if isinstance(entry, str) and entry_time(entry, account) is None
     ]
-    entries = [*kept, format_entry(account, device.verified_at)]
+    entries = kept
+    if device.verified_at is not None:
+        entries = [*kept, format_entry(account, device.verified_at)]
     try:
         get_provider().update_metadata(device.external_id, {field: entries})
     except (ProviderError, ValueError) as exc:
         logger.warning(
-            "Could not record the verification of device %s at the provider (%s); "
+            "Could not record the verification state of device %s at the provider (%s); "
             "rupt_guard_sync will retry.",
             device.pk,
             getattr(exc, "reason", type(exc).__name__),

@@ -153,7 +153,20 @@ def test_first_login_is_challenged_then_the_browser_is_remembered(browser, demo)
     page.wait_for_url(f"{demo.url}/private/")
     assert "Signed in as demo" in page.inner_text("#welcome")
 
+    # The user's devices page and the staff view of the same device.
+    page.set_viewport_size({"width": 900, "height": 600})
+    page.goto(f"{demo.url}/rupt-guard/devices/")
+    assert page.is_visible("text=This device")
+    assert page.is_visible("text=Verified")
+    page.screenshot(path=str(ARTIFACTS / "devices-page.png"), full_page=True)
+    page.set_viewport_size({"width": 1700, "height": 700})
+    page.goto(f"{demo.url}/admin/rupt_guard/device/")
+    assert page.locator("#result_list tbody tr").count() == 1
+    assert "demo" in page.inner_text("#result_list")
+    page.screenshot(path=str(ARTIFACTS / "admin-devices.png"), full_page=True)
+
     # Same browser profile: signing in again asks nothing.
+    page.goto(f"{demo.url}/private/")
     with page.expect_navigation():
         page.click("text=Sign out")
     sign_in(page, demo)

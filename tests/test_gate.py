@@ -20,6 +20,7 @@ OPEN_WHILE_PENDING = {
     "logout",
     "admin:logout",
     "rupt_guard:logout",
+    "rupt_guard:not_me",
     "media",
 }
 

@@ -120,3 +120,24 @@ def test_local_provider_checks(settings):
     assert check_ids() == set()
     settings.INSTALLED_APPS = [a for a in settings.INSTALLED_APPS if a != "rupt_guard.local"]
     assert "rupt_guard.E007" in check_ids()
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("CHALLENGE_TIMEOUT", 0),
+        ("LOGIN_CHECK_RETENTION_DAYS", "180"),
+        ("DEVICE_RETENTION_DAYS", -1),
+        ("FAILED_CODES_BEFORE_NOTICE", True),
+        ("NOT_ME_LINK_MAX_AGE", None),
+    ],
+)
+def test_counts_and_durations_are_validated(settings, key, value):
+    settings.RUPT_GUARD = {key: value}
+    with pytest.raises(ImproperlyConfigured, match=key):
+        getattr(guard_settings, key)
+
+
+def test_retention_may_be_none(settings):
+    settings.RUPT_GUARD = {"LOGIN_CHECK_RETENTION_DAYS": None}
+    assert guard_settings.LOGIN_CHECK_RETENTION_DAYS is None

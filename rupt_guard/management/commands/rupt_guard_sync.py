@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from rupt_guard.models import Device
-from rupt_guard.verification import push_verification
+from rupt_guard.verification import sync_metadata
 
 
 class Command(BaseCommand):
@@ -22,7 +22,7 @@ class Command(BaseCommand):
             .order_by("pk")
             .values_list("pk", flat=True)[:limit]
         )
-        synced = sum(1 for pk in pending if push_verification(pk))
+        synced = sum(1 for pk in pending if sync_metadata(pk))
         failed = len(pending) - synced
         self.stdout.write(f"{synced} device(s) synced, {failed} still pending.")
         if failed:

@@ -1,4 +1,4 @@
-"""Thin views: the challenge page and a logout a pending session may use."""
+"""The challenge page, and a logout a pending session may use."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 
-from .choices import VerificationMethod
-from .forms import ChallengeForm
-from .service import pass_challenge
-from .session import read_mark
-from .verification import method_for
+from ..choices import VerificationMethod
+from ..forms import ChallengeForm
+from ..service import pass_challenge, record_failed_code
+from ..session import read_mark
+from ..verification import method_for
 
 
 def safe_next(request: HttpRequest) -> str:
@@ -51,6 +51,8 @@ class ChallengeView(View):
         if form.is_valid():
             pass_challenge(request, request.user.otp_device)
             return HttpResponseRedirect(safe_next(request))
+        if form.has_error("__all__", "invalid_token"):
+            record_failed_code(request)
         return self.render(request, form)
 
     def render(self, request: HttpRequest, form: ChallengeForm) -> HttpResponse:

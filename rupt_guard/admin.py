@@ -1,0 +1,418 @@
+"""The Django admin for devices and the login-check audit trail.
+
+Every change to a device's trust goes through :mod:`rupt_guard.devices`, so that an admin
+action ends sessions, fires signals and tells the provider exactly like any other path.
+``DeviceSession`` is deliberately not registered: its rows hold live session keys (a
+bearer credential) and only :func:`rupt_guard.devices.end_sessions` should touch them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from functools import cached_property
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import FieldDoesNotExist
+from django.core.paginator import Paginator
+from django.db import connections
+from django.db.models import QuerySet
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest
+from django.utils import formats, timezone
+from django.utils.html import format_html
+from django.utils.text import Truncator
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
+
+from . import devices
+from .models import Device, LoginCheck
+
+# How many rows an inline shows: the newest ones. A device can have years of checks.
+INLINE_ROWS = 50
+
+
+class EstimatedCountPaginator(Paginator):
+    """A paginator that does not count a huge unfiltered table row by row.
+
+    On PostgreSQL, an unfiltered list takes its count from the planner's estimate
+    (``pg_class.reltuples``, kept by autovacuum's ANALYZE) once the table is larger
+    than ``estimate_above`` rows: ``COUNT(*)`` on millions of rows is a sequential scan.
+    A filtered or searched list, a small table and other databases get a real count.
+    """
+
+    estimate_above = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        estimate = self._estimate()
+        if estimate is not None and estimate > self.estimate_above:
+            return estimate
+        return super().count
+
+    def _estimate(self) -> int | None:
+        queryset = self.object_list
+        if not isinstance(queryset, QuerySet):
+            return None
+        query = queryset.query
+        if query.where or query.is_sliced or query.combinator or query.distinct:
+            return None
+        connection = connections[queryset.db]
+        if connection.vendor != "postgresql":
+            return None
+        table = connection.ops.quote_name(queryset.model._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)", [table])
+            row = cursor.fetchone()
+        # reltuples is -1 for a table that was never analysed.
+        if row is None or row[0] is None or row[0] < 0:
+            return None
+        return int(row[0])
+
+
+class NewestRowsFormSet(BaseInlineFormSet):
+    """An inline formset showing only the first ``INLINE_ROWS`` rows of its ordered queryset.
+
+    Django's inlines show every related row; a device with years of login checks would
+    make its change page unbounded. Slicing here (after the formset has filtered by the
+    parent object) keeps both the rows and the queries bounded.
+    """
+
+    def get_queryset(self) -> QuerySet:
+        if not hasattr(self, "_newest_rows"):
+            self._newest_rows = super().get_queryset()[:INLINE_ROWS]
+        return self._newest_rows
+
+
+def _when(value: Any) -> str:
+    return formats.localize(timezone.template_localtime(value))
+
+
+class DeviceColumns:
+    """Columns shared by the device list and the user page's device inline."""
+
+    @admin.display(description=_("device id"), ordering="external_id")
+    def short_device_id(self, device: Device) -> str:
+        full = device.external_id
+        return format_html('<span title="{}">{}</span>', full, Truncator(full).chars(16))
+
+    @admin.display(description=_("verified"), ordering="verified_at")
+    def verified(self, device: Device) -> str | None:
+        if device.verified_at is None:
+            return None  # shown as the admin's empty value
+        method = device.get_verification_method_display()
+        if not method:
+            return _when(device.verified_at)
+        return format_html("{} ({})", _when(device.verified_at), method)
+
+    @admin.display(description=_("blocked"), boolean=True, ordering="blocked_at")
+    def blocked(self, device: Device) -> bool:
+        return device.is_blocked
+
+
+class _PresenceFilter(admin.SimpleListFilter):
+    """Yes / no on whether a nullable timestamp is set."""
+
+    field = ""
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("yes", _("Yes")), ("no", _("No"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "yes":
+            return queryset.filter(**{f"{self.field}__isnull": False})
+        if self.value() == "no":
+            return queryset.filter(**{f"{self.field}__isnull": True})
+        return queryset
+
+
+class VerifiedFilter(_PresenceFilter):
+    title = _("verified")
+    parameter_name = "verified"
+    field = "verified_at"
+
+
+class BlockedFilter(_PresenceFilter):
+    title = _("blocked")
+    parameter_name = "blocked"
+    field = "blocked_at"
+
+
+class SeenRecentlyFilter(admin.SimpleListFilter):
+    title = _("seen recently")
+    parameter_name = "seen"
+    periods = {
+        "24h": (timedelta(hours=24), _("Last 24 hours")),
+        "7d": (timedelta(days=7), _("Last 7 days")),
+        "30d": (timedelta(days=30), _("Last 30 days")),
+    }
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [(key, label) for key, (_period, label) in self.periods.items()]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        period = self.periods.get(self.value() or "")
+        if period is None:
+            return queryset
+        return queryset.filter(last_seen_at__gte=timezone.now() - period[0])
+
+
+class LoginCheckInline(admin.TabularInline):
+    """The newest login checks of one device, read-only, on the device's change page."""
+
+    model = LoginCheck
+    fk_name = "device"
+    formset = NewestRowsFormSet
+    verbose_name_plural = _("latest login checks")
+    fields = (
+        "created_at",
+        "decision",
+        "reason",
+        "source",
+        "new_device",
+        "provider_error",
+        "ip",
+        "reported_at",
+    )
+    readonly_fields = fields
+    ordering = ("-created_at",)
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class DeviceInline(DeviceColumns, admin.TabularInline):
+    """A user's devices (the newest 50), read-only, for a site's user admin. Opt in with::
+
+    UserAdmin.inlines = [*UserAdmin.inlines, DeviceInline]
+    """
+
+    model = Device
+    fk_name = "user"
+    formset = NewestRowsFormSet
+    fields = ("short_device_id", "label", "last_seen_at", "last_ip", "verified", "blocked")
+    readonly_fields = fields
+    ordering = ("-last_seen_at",)
+    extra = 0
+    can_delete = False  # a delete here would bypass DeviceAdmin's ending of sessions
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def _model_has_field(model: Any, name: str) -> bool:
+    try:
+        model._meta.get_field(name)
+    except FieldDoesNotExist:
+        return False
+    return True
+
+
+@admin.register(Device)
+class DeviceAdmin(DeviceColumns, admin.ModelAdmin):
+    list_display = (
+        "user",
+        "label",
+        "short_device_id",
+        "first_seen_at",
+        "last_seen_at",
+        "last_ip",
+        "verified",
+        "blocked",
+    )
+    list_filter = (VerifiedFilter, BlockedFilter, SeenRecentlyFilter)
+    list_select_related = ("user",)
+    date_hierarchy = "last_seen_at"
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    actions = ("mark_verified", "revoke_verification", "block", "unblock")
+    fieldsets = (
+        (None, {"fields": ("user", "external_id", "label")}),
+        (
+            _("Activity"),
+            {"fields": ("first_seen_at", "last_seen_at", "last_ip", "last_user_agent")},
+        ),
+        (
+            _("Trust"),
+            {"fields": ("verified_at", "verification_method", "verified_with", "blocked_at")},
+        ),
+        (_("Provider"), {"fields": ("metadata", "metadata_sync_pending")}),
+    )
+    # Only the label is edited here. Trust changes go through the actions, which end
+    # sessions and tell the provider; an edited verified_at or blocked_at would not.
+    readonly_fields = (
+        "user",
+        "external_id",
+        "first_seen_at",
+        "last_seen_at",
+        "last_ip",
+        "last_user_agent",
+        "verified_at",
+        "verification_method",
+        "verified_with",
+        "blocked_at",
+        "metadata",
+        "metadata_sync_pending",
+    )
+    inlines = (LoginCheckInline,)
+
+    def get_search_fields(self, request: HttpRequest) -> list[str]:
+        user_model = get_user_model()
+        fields = [f"user__{user_model.USERNAME_FIELD}"]
+        email = user_model.get_email_field_name()
+        if email != user_model.USERNAME_FIELD and _model_has_field(user_model, email):
+            fields.append(f"user__{email}")
+        return [*fields, "external_id"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # devices come from sign-ins
+
+    def delete_model(self, request: HttpRequest, obj: Device) -> None:
+        # Forgetting a device also signs out the sessions it opened, as revoking does.
+        devices.end_sessions(obj)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for device in queryset:
+            devices.end_sessions(device)
+        super().delete_queryset(request, queryset)
+
+    def _apply(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet,
+        act: Callable[[Device], None],
+        message: Any,
+    ) -> None:
+        """Run one shared device action per row and say how many rows it changed."""
+        count = 0
+        for device in queryset.select_related("user"):
+            act(device)
+            count += 1
+        level = messages.SUCCESS if count else messages.WARNING
+        self.message_user(request, message % {"count": count}, level)
+
+    @admin.action(description=_("Mark the selected devices verified"), permissions=["change"])
+    def mark_verified(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._apply(
+            request,
+            queryset,
+            lambda device: devices.verify_by_staff(device, by=request.user, request=request),
+            ngettext_lazy(
+                "%(count)d device was marked verified.",
+                "%(count)d devices were marked verified.",
+                "count",
+            ),
+        )
+
+    @admin.action(
+        description=_("Revoke the verification of the selected devices"), permissions=["change"]
+    )
+    def revoke_verification(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._apply(
+            request,
+            queryset,
+            lambda device: devices.revoke(device, by=request.user, request=request),
+            ngettext_lazy(
+                "%(count)d device lost its verification; its sessions were ended.",
+                "%(count)d devices lost their verification; their sessions were ended.",
+                "count",
+            ),
+        )
+
+    @admin.action(description=_("Block the selected devices"), permissions=["change"])
+    def block(self, request: HttpRequest, queryset: QuerySet) -> None:
+        # An already blocked device keeps the time it was first blocked.
+        self._apply(
+            request,
+            queryset.filter(blocked_at__isnull=True),
+            lambda device: devices.block(device, by=request.user, request=request),
+            ngettext_lazy(
+                "%(count)d device was blocked; its sessions were ended.",
+                "%(count)d devices were blocked; their sessions were ended.",
+                "count",
+            ),
+        )
+
+    @admin.action(description=_("Unblock the selected devices"), permissions=["change"])
+    def unblock(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._apply(
+            request,
+            queryset.filter(blocked_at__isnull=False),
+            devices.unblock,
+            ngettext_lazy(
+                "%(count)d device was unblocked.",
+                "%(count)d devices were unblocked.",
+                "count",
+            ),
+        )
+
+
+@admin.register(LoginCheck)
+class LoginCheckAdmin(admin.ModelAdmin):
+    """The audit trail: read-only, and fast on millions of rows."""
+
+    list_display = (
+        "created_at",
+        "user",
+        "device",
+        "decision",
+        "reason",
+        "provider_error",
+        "provider_status",
+        "provider_ms",
+        "ip",
+        "reported_at",
+    )
+    list_filter = ("decision", "reason", "source", "provider_error")
+    list_select_related = ("user", "device")
+    ordering = ("-created_at",)  # indexed (rupt_guard_check_time)
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    # Facet counts are one COUNT per filter choice over the whole table.
+    show_facets = admin.ShowFacets.NEVER
+    search_help_text = _("The exact username of the account.")
+
+    def get_search_fields(self, request: HttpRequest) -> list[str]:
+        # Only shows the search box; get_search_results() does the (indexed) lookup.
+        return [f"user__{get_user_model().USERNAME_FIELD}"]
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        # An exact match on the (unique, indexed) username, then the (user, created_at)
+        # index: a "contains" search would scan every check ever recorded. Email is not
+        # searchable here because Django's user table has no index on it.
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        user_model = get_user_model()
+        users = user_model._default_manager.filter(**{user_model.USERNAME_FIELD: term})
+        return queryset.filter(user__in=users.values("pk")), False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -1,0 +1,99 @@
+"""Acting on a device: revoke its verification, block, unblock, verify by staff.
+
+The admin, the user's own devices page and the "this wasn't me" link all come here, so
+every path ends the device's sessions, fires the signals and tells the provider alike.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from . import signals
+from .choices import VerificationMethod
+from .models import Device, DeviceSession
+from .verification import mark_verified, record_verification, schedule_sync
+
+
+def remember_session(session: Any, device: Device | None) -> None:
+    """Note that this session signed in from ``device`` (so revoking can end it)."""
+    key = getattr(session, "session_key", None)
+    if device is None or not key:
+        return  # e.g. signed-cookie sessions: nothing server-side to end later
+    DeviceSession.objects.update_or_create(
+        session_key=key, defaults={"device": device, "expires_at": session.get_expiry_date()}
+    )
+
+
+def end_sessions(device: Device) -> int:
+    """Delete every session that signed in from ``device``; return how many."""
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    keys = list(DeviceSession.objects.filter(device=device).values_list("session_key", flat=True))
+    for key in keys:
+        store().delete(key)
+    DeviceSession.objects.filter(device=device).delete()
+    return len(keys)
+
+
+def revoke(
+    device: Device,
+    *,
+    by: Any = None,
+    request: HttpRequest | None = None,
+    end_its_sessions: bool = True,
+) -> None:
+    """Forget the device's verification: its next sign-in is challenged; its sessions end."""
+    with transaction.atomic():
+        record_verification(device, at=None, sync_pending=True)
+        if end_its_sessions:
+            end_sessions(device)
+        schedule_sync(device.pk)
+    signals.device_revoked.send(
+        sender=Device, user=device.user, device=device, by=by, request=request
+    )
+
+
+def block(device: Device, *, by: Any = None, request: HttpRequest | None = None) -> None:
+    """Refuse the device (``ON_BLOCKED_DEVICE``) and end its sessions."""
+    with transaction.atomic():
+        device.blocked_at = timezone.now()
+        device.save(update_fields=["blocked_at"])
+        end_sessions(device)
+    signals.device_blocked.send(
+        sender=Device, user=device.user, device=device, by=by, request=request
+    )
+
+
+def unblock(device: Device) -> None:
+    device.blocked_at = None
+    device.save(update_fields=["blocked_at"])
+
+
+def verify_by_staff(device: Device, *, by: Any, request: HttpRequest | None = None) -> None:
+    staff = f"staff:{getattr(by, 'pk', '')}"
+    with transaction.atomic():
+        mark_verified(device, VerificationMethod.ADMIN, verified_with=staff)
+    signals.device_verified.send(
+        sender=Device,
+        user=device.user,
+        device=device,
+        method=VerificationMethod.ADMIN,
+        request=request,
+    )
+
+
+def forget_verifications(user: Any) -> int:
+    """Clear the verification of all of ``user``'s devices (their password changed).
+
+    Sessions are left to Django, which already ends the other sessions of a user whose
+    password changed and keeps the one that changed it.
+    """
+    devices = list(Device.objects.filter(user=user, verified_at__isnull=False))
+    for device in devices:
+        revoke(device, end_its_sessions=False)
+    return len(devices)

@@ -1,0 +1,210 @@
+"""Is rupt_guard ready? Show its settings, run its system checks, call the provider once.
+
+The live call completes a random, well-formed identification that the provider cannot
+know. A rejection of that token (``TokenRejected``) is the healthy answer: for Rupt it
+proves the API is reachable and accepts the secret; for the local provider, that its
+tables exist. The API secret itself is never printed, only whether it is set.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.base import BaseCommand, CommandError
+
+from rupt_guard.conf import ACTION_KEYS, SETTING_NAME, guard_settings
+from rupt_guard.providers import ALIASES, ProviderError, TokenRejected, provider_class
+
+CHECK_ACCOUNT = "rupt-guard-check"
+SECRET_REFUSED = (401, 403)
+# A secret shorter than this is not worth scrubbing from the output (it would mangle words).
+MIN_SCRUB_LENGTH = 8
+
+
+class Command(BaseCommand):
+    help = (
+        "Show rupt_guard's configuration (never the API secret), run its system checks and "
+        "make one live call to the identification provider. Exits 1 on any failure."
+    )
+    # The command reports the system checks itself instead of stopping at the first error.
+    requires_system_checks: list[str] = []
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument(
+            "--skip-live", action="store_true", help="do not call the identification provider"
+        )
+        parser.add_argument(
+            "--deploy", action="store_true", help="also run the deployment system checks"
+        )
+
+    def handle(self, *args: Any, skip_live: bool, deploy: bool, **options: Any) -> None:
+        self._secret = self._setting("API_SECRET")
+        failures: list[str] = []
+        self.show_configuration()
+        if not self.run_system_checks(deploy):
+            failures.append("system checks")
+        if skip_live:
+            self.status("SKIP", "live call: --skip-live given, the provider was not called")
+        elif not self.live_call():
+            failures.append("live call")
+        if failures:
+            raise CommandError(f"rupt_guard_check failed: {', '.join(failures)}.")
+        self.stdout.write("rupt_guard_check: all OK.")
+
+    # Output --------------------------------------------------------------------------
+
+    def _scrub(self, text: str) -> str:
+        # Also the raw setting: with invalid settings guard_settings cannot read it.
+        raw = getattr(settings, SETTING_NAME, None)
+        raw = raw.get("API_SECRET") if isinstance(raw, dict) else None
+        for secret in (self._secret, raw):
+            if isinstance(secret, str) and len(secret) >= MIN_SCRUB_LENGTH:
+                text = text.replace(secret, "********")
+        return text
+
+    def info(self, label: str, value: str) -> None:
+        self.stdout.write(self._scrub(f"  {label + ':':<14} {value}"))
+
+    def status(self, word: str, text: str) -> None:
+        style = {
+            "OK": self.style.SUCCESS,
+            "FAIL": self.style.ERROR,
+            "WARN": self.style.WARNING,
+        }.get(word, str)
+        self.stdout.write(style(f"{word:<5}") + " " + self._scrub(text))
+
+    # Configuration -------------------------------------------------------------------
+
+    @staticmethod
+    def _setting(key: str) -> Any:
+        try:
+            return getattr(guard_settings, key)
+        except ImproperlyConfigured:
+            return None
+
+    def _shown(self, key: str) -> str:
+        try:
+            value = getattr(guard_settings, key)
+        except ImproperlyConfigured:
+            return "invalid (see the system checks)"
+        if isinstance(value, type) or callable(value):
+            return f"{value.__module__}.{value.__qualname__}"
+        return str(value)
+
+    def show_configuration(self) -> None:
+        self.stdout.write("rupt_guard configuration")
+        try:
+            cls = provider_class()
+            provider = f"{cls.__module__}.{cls.__qualname__}"
+        except ImproperlyConfigured:
+            provider = f"{self._shown('PROVIDER')} (cannot be loaded, see the system checks)"
+        self.info("provider", provider)
+        self.info("API base URL", self._shown("API_BASE_URL"))
+        timeout = self._setting("TIMEOUT")
+        self.info("timeout", f"{timeout:g} s" if timeout is not None else self._shown("TIMEOUT"))
+        client_id = self._setting("CLIENT_ID")
+        self.info("client id", str(client_id) if client_id else "missing")
+        secret = self._secret
+        self.info(
+            "API secret",
+            f"set ({len(secret)} characters)" if isinstance(secret, str) and secret else "missing",
+        )
+        actions = ", ".join(f"{key}={self._shown(key)}" for key in ACTION_KEYS)
+        self.info("policy", f"{self._shown('POLICY')} ({actions})")
+
+    # System checks -------------------------------------------------------------------
+
+    def run_system_checks(self, deploy: bool) -> bool:
+        messages = [
+            message
+            for message in checks.run_checks(include_deployment_checks=deploy)
+            if (message.id or "").startswith("rupt_guard.") and not message.is_silenced()
+        ]
+        if not messages:
+            self.status("OK", "system checks: no rupt_guard issues")
+            return True
+        healthy = True
+        for message in sorted(messages, key=lambda m: (-m.level, m.id)):
+            text = f"system check {message.id}: {message.msg}"
+            if message.hint:
+                text += f" HINT: {message.hint}"
+            if message.is_serious():
+                healthy = False
+                self.status("FAIL", text)
+            elif message.level >= checks.WARNING:
+                self.status("WARN", text)
+            else:
+                self.status("INFO", text)
+        if healthy:
+            self.status("OK", "system checks: no errors (warnings above)")
+        return healthy
+
+    # Live call -----------------------------------------------------------------------
+
+    def live_call(self) -> bool:
+        try:
+            provider = provider_class()()
+        except Exception as exc:
+            self.status("FAIL", f"live call: the provider cannot be built: {exc}")
+            return False
+        is_rupt = type(provider).__module__ + "." + type(provider).__qualname__ == ALIASES["rupt"]
+        name = "Rupt" if is_rupt else type(provider).__name__
+        token = str(uuid.uuid4())
+        started = time.perf_counter()
+        try:
+            provider.complete(token, CHECK_ACCOUNT)
+        except TokenRejected as exc:
+            ms = _elapsed_ms(started)
+            status = f"HTTP {exc.status}" if exc.status is not None else "rejected"
+            proves = (
+                "the API is reachable and accepts the secret"
+                if is_rupt
+                else "the provider and its storage work"
+            )
+            self.status(
+                "OK",
+                f"live call: {name} answered in {ms} ms; it rejected an unknown identification "
+                f"as expected ({status}), so {proves}",
+            )
+            return True
+        except ProviderError as exc:
+            ms = _elapsed_ms(started)
+            if exc.status in SECRET_REFUSED:
+                self.status(
+                    "FAIL",
+                    f"live call: {name} refused the API secret (HTTP {exc.status}) after {ms} ms; "
+                    "check RUPT_GUARD['API_SECRET']",
+                )
+            else:
+                self.status(
+                    "FAIL",
+                    f"live call: {name} failed after {ms} ms, reason {exc.reason.value}: {exc}",
+                )
+            return False
+        except Exception as exc:
+            ms = _elapsed_ms(started)
+            self.status(
+                "FAIL", f"live call: {name} raised {type(exc).__name__} after {ms} ms: {exc}"
+            )
+            return False
+        else:
+            ms = _elapsed_ms(started)
+            self.status(
+                "FAIL",
+                f"live call: {name} accepted a random identification it cannot know (in {ms} "
+                "ms); it would accept forged tokens",
+            )
+            return False
+        finally:
+            close = getattr(provider, "close", None)
+            if close is not None:
+                close()
+
+
+def _elapsed_ms(started: float) -> int:
+    return round((time.perf_counter() - started) * 1000)

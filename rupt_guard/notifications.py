@@ -1,0 +1,88 @@
+"""Emails to the account owner: a new device signed in; a sign-in stopped at the challenge.
+
+Each carries a signed, expiring, single-use "this wasn't me" link. Emails leave after the
+transaction commits, and a mail server failure is logged, never shown to the user.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core import signing
+from django.core.exceptions import DisallowedHost
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.http import HttpRequest
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from .conf import guard_settings
+from .models import LoginCheck
+
+logger = logging.getLogger(__name__)
+
+NOT_ME_SALT = "rupt_guard.not_me"
+
+
+def not_me_token(check: LoginCheck) -> str:
+    return signing.dumps({"check": check.pk}, salt=NOT_ME_SALT, compress=True)
+
+
+def read_not_me_token(token: str) -> int | None:
+    """The LoginCheck pk the link names, or None when forged, altered or expired."""
+    try:
+        payload = signing.loads(token, salt=NOT_ME_SALT, max_age=guard_settings.NOT_ME_LINK_MAX_AGE)
+    except signing.BadSignature:  # also SignatureExpired
+        return None
+    check = payload.get("check") if isinstance(payload, dict) else None
+    return check if isinstance(check, int) else None
+
+
+def notify_new_device(request: HttpRequest | None, check: LoginCheck) -> None:
+    if guard_settings.NOTIFY_NEW_DEVICE:
+        _send_after_commit("new_device", request, check)
+
+
+def notify_unconfirmed_sign_in(request: HttpRequest | None, check: LoginCheck) -> None:
+    if guard_settings.NOTIFY_UNCONFIRMED_SIGN_IN:
+        _send_after_commit("unconfirmed_sign_in", request, check)
+
+
+def _send_after_commit(kind: str, request: HttpRequest | None, check: LoginCheck) -> None:
+    address = getattr(check.user, "email", "") or ""
+    if not address:
+        return
+    path = reverse("rupt_guard:not_me", args=[not_me_token(check)])
+    host = _host(request)
+    context: dict[str, Any] = {
+        "user": check.user,
+        "check": check,
+        "device": check.device,
+        "not_me_url": f"{request.scheme}://{host}{path}" if request and host else path,
+        "site_name": host,
+    }
+    transaction.on_commit(lambda: _send(kind, address, context))
+
+
+def _host(request: HttpRequest | None) -> str:
+    # Requests built by hand (Client.logout(), a command) carry no host.
+    try:
+        return request.get_host() if request is not None else ""
+    except (KeyError, DisallowedHost):
+        return ""
+
+
+def _send(kind: str, address: str, context: dict[str, Any]) -> None:
+    base = f"rupt_guard/email/{kind}"
+    try:
+        subject = " ".join(render_to_string(f"{base}_subject.txt", context).split())
+        message = EmailMultiAlternatives(
+            subject, render_to_string(f"{base}.txt", context), to=[address]
+        )
+        message.attach_alternative(render_to_string(f"{base}.html", context), "text/html")
+        message.send()
+    except Exception:
+        logger.exception(
+            "Could not send the %s email for login check %s", kind, context["check"].pk
+        )

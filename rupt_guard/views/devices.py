@@ -1,0 +1,98 @@
+"""The signed-in user's own devices: see them, rename them, revoke them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views import View
+
+from .. import devices as device_actions
+from ..conf import guard_settings
+from ..middleware import challenge_url
+from ..models import Device
+from ..session import mark_pending, read_mark
+
+
+def trusted_session_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Only a session that passed the gate; one without a mark must pass a challenge first."""
+
+    @wraps(view)
+    def wrapper(self: View, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        mark = read_mark(request.session)
+        if mark is None:
+            # Signed in before rupt_guard was installed (or by a path we never saw).
+            mark_pending(request.session, device=None, check=None)
+            return HttpResponseRedirect(challenge_url(request.get_full_path()))
+        return view(self, request, *args, **kwargs)
+
+    return wrapper
+
+
+class RenameForm(forms.ModelForm):
+    class Meta:
+        model = Device
+        fields = ["label"]
+        labels = {"label": gettext_lazy("Name")}
+
+
+class DeviceListView(View):
+    template_name = "rupt_guard/devices.html"
+
+    @trusted_session_required
+    def get(self, request: HttpRequest) -> HttpResponse:
+        current = read_mark(request.session)
+        place_for_ip = guard_settings.PLACE_FOR_IP
+        rows = [
+            {
+                "device": device,
+                "is_current": current is not None and current.device == device.pk,
+                "place": place_for_ip(device.last_ip) if place_for_ip and device.last_ip else "",
+                "rename_form": RenameForm(instance=device, prefix=f"d{device.pk}"),
+            }
+            for device in Device.objects.filter(user=request.user).order_by("-last_seen_at")
+        ]
+        return render(request, self.template_name, {"rows": rows})
+
+
+class DeviceRenameView(View):
+    @trusted_session_required
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        device = get_object_or_404(Device, pk=pk, user=request.user)
+        form = RenameForm(request.POST, instance=device, prefix=f"d{device.pk}")
+        if form.is_valid():
+            form.save()
+            messages.success(request, _("Device renamed."), fail_silently=True)
+        else:
+            messages.error(request, _("That name is too long."), fail_silently=True)
+        return HttpResponseRedirect(reverse("rupt_guard:devices"))
+
+
+class DeviceRevokeView(View):
+    template_name = "rupt_guard/device_revoke.html"
+
+    @trusted_session_required
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        device = get_object_or_404(Device, pk=pk, user=request.user)
+        mark = read_mark(request.session)
+        is_current = mark is not None and mark.device == device.pk
+        return render(request, self.template_name, {"device": device, "is_current": is_current})
+
+    @trusted_session_required
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        device = get_object_or_404(Device, pk=pk, user=request.user)
+        device_actions.revoke(device, by=request.user, request=request)
+        # Revoking this very device ended this session too: start again at the login.
+        messages.success(request, _("The device was signed out and forgotten."), fail_silently=True)
+        return HttpResponseRedirect(reverse("rupt_guard:devices"))

@@ -68,6 +68,11 @@ DEFAULTS: dict[str, Any] = {
     "FAILED_CODES_BEFORE_NOTICE": 3,
     # Callable (or dotted path) ip -> approximate place (str) for the devices page; or None.
     "PLACE_FOR_IP": None,
+    # REST API: DRF throttle rates per scope ("login" per address, "challenge" per user).
+    "API_THROTTLE_RATES": {"login": "10/min", "challenge": "10/min"},
+    # Callable (or dotted path) (request, user) -> dict merged into the API's sign-in
+    # answer once the gate is passed: the place to issue a site's own API token.
+    "LOGIN_RESPONSE": None,
     # Days rupt_guard_prune keeps login checks, and devices not seen.
     "LOGIN_CHECK_RETENTION_DAYS": 180,
     "DEVICE_RETENTION_DAYS": 365,
@@ -77,7 +82,7 @@ DEFAULTS: dict[str, Any] = {
     "LOCAL_TOKEN_TTL": 300,
 }
 
-IMPORT_STRINGS = {"ACCOUNT_ID", "POLICY", "PLACE_FOR_IP"}
+IMPORT_STRINGS = {"ACCOUNT_ID", "POLICY", "PLACE_FOR_IP", "LOGIN_RESPONSE"}
 
 ACTIONS = ("allow", "challenge", "block")
 ACTION_KEYS = (

@@ -22,15 +22,29 @@ from .conf import guard_settings
 from .session import read_mark
 
 CHALLENGE_URL_NAME = "rupt_guard:challenge"
+# What a pending session needs to finish (or restart) its sign-in, whatever the settings.
+ALWAYS_OPEN = {
+    CHALLENGE_URL_NAME,
+    "rupt_guard_api:login",
+    "rupt_guard_api:challenge-send",
+    "rupt_guard_api:challenge-verify",
+}
 
 
-def wants_json(request: HttpRequest) -> bool:
+def wants_json(request: HttpRequest, view_func: Any = None) -> bool:
     accept = request.headers.get("Accept", "")
     return (
-        request.content_type == "application/json"
+        _is_api_view(view_func)
+        or request.content_type == "application/json"
         or request.headers.get("X-Requested-With") == "XMLHttpRequest"
         or ("application/json" in accept and "text/html" not in accept)
     )
+
+
+def _is_api_view(view_func: Any) -> bool:
+    """A Django REST framework view: its clients expect JSON, not a redirect to a page."""
+    view_class = getattr(view_func, "cls", None)
+    return view_class is not None and hasattr(view_class, "permission_classes")
 
 
 def challenge_url(next_url: str | None = None) -> str:
@@ -66,20 +80,20 @@ class RuptGuardMiddleware:
             return None
         if mark.expired():
             logout(request)
-            return self._expired(request)
-        return self._to_challenge(request)
+            return self._expired(request, view_func)
+        return self._to_challenge(request, view_func)
 
     @staticmethod
     def _always_open(request: HttpRequest) -> bool:
         match = request.resolver_match
         name = match.view_name if match is not None else ""
-        if name == CHALLENGE_URL_NAME or name in guard_settings.PENDING_ALLOWED_URL_NAMES:
+        if name in ALWAYS_OPEN or name in guard_settings.PENDING_ALLOWED_URL_NAMES:
             return True
         return any(request.path_info.startswith(prefix) for prefix in _file_prefixes())
 
     @staticmethod
-    def _to_challenge(request: HttpRequest) -> HttpResponse:
-        if wants_json(request):
+    def _to_challenge(request: HttpRequest, view_func: Any) -> HttpResponse:
+        if wants_json(request, view_func):
             return JsonResponse(
                 {
                     "detail": _("A second factor is required before this session can be used."),
@@ -94,9 +108,9 @@ class RuptGuardMiddleware:
         return response
 
     @staticmethod
-    def _expired(request: HttpRequest) -> HttpResponse:
+    def _expired(request: HttpRequest, view_func: Any) -> HttpResponse:
         message = _("The sign-in was not confirmed in time. Please sign in again.")
-        if wants_json(request):
+        if wants_json(request, view_func):
             return JsonResponse({"detail": message, "code": "challenge_expired"}, status=401)
         messages.info(request, message, fail_silently=True)
         response = HttpResponse(status=302)

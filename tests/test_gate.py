@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
-from django.urls import URLPattern, URLResolver, get_resolver
+from django.urls import URLPattern, URLResolver, get_resolver, resolve
 
 from rupt_guard.session import SESSION_KEY
 
@@ -21,6 +21,9 @@ OPEN_WHILE_PENDING = {
     "admin:logout",
     "rupt_guard:logout",
     "rupt_guard:not_me",
+    "rupt_guard_api:login",
+    "rupt_guard_api:challenge-send",
+    "rupt_guard_api:challenge-verify",
     "media",
 }
 
@@ -58,15 +61,30 @@ def test_the_walk_covers_the_site():
     assert len(URLS) > 30
 
 
+def is_api(path):
+    view = resolve(path).func
+    return hasattr(getattr(view, "cls", None), "permission_classes")
+
+
 @pytest.mark.parametrize(("path", "name"), [u for u in URLS if u[1] not in OPEN_WHILE_PENDING])
 def test_every_other_url_redirects_a_pending_session(pending, path, name):
     for method in (pending.get, pending.post):
         response = method(path)
-        assert response.status_code == 302, (path, name)
-        assert response["Location"].startswith(CHALLENGE)
+        if is_api(path):
+            # API clients get JSON naming the challenge, whatever they send as Accept.
+            assert response.status_code == 403, (path, name)
+            assert response.json()["code"] == "challenge_required"
+        else:
+            assert response.status_code == 302, (path, name)
+            assert response["Location"].startswith(CHALLENGE)
     json_response = pending.get(path, HTTP_ACCEPT="application/json")
     assert json_response.status_code == 403
     assert json_response.json()["challenge_url"] == CHALLENGE
+
+
+def test_the_walk_includes_api_views():
+    assert {"api-profile", "rupt_guard_api:device-list"} <= {name for _, name in URLS}
+    assert is_api("/api/profile/")
 
 
 def test_the_walk_opens_after_verification(pending, pass_challenge):

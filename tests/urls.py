@@ -5,6 +5,14 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, JsonResponse
 from django.urls import include, path
+from drf_spectacular.utils import extend_schema
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework.authentication import BasicAuthentication, SessionAuthentication
+from rest_framework.decorators import api_view, authentication_classes, permission_classes
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from rupt_guard.api.permissions import IsDeviceVerified
 
 
 def home(request):
@@ -27,6 +35,23 @@ def setup_second_factor(request):
     return HttpResponse("enrol a new factor")
 
 
+@extend_schema(exclude=True)
+@api_view(["GET", "POST"])
+@authentication_classes([SessionAuthentication, BasicAuthentication])
+@permission_classes([IsAuthenticated])
+def api_profile(request):
+    """A site's own API view, as a site would write it (no rupt_guard permission)."""
+    return Response({"user": request.user.get_username()})
+
+
+@extend_schema(exclude=True)
+@api_view(["GET"])
+@authentication_classes([SessionAuthentication, BasicAuthentication])
+@permission_classes([IsDeviceVerified])
+def api_verified_only(request):
+    return Response({"user": request.user.get_username()})
+
+
 def media_file(request, name):
     return HttpResponse(b"file", content_type="application/octet-stream")
 
@@ -41,5 +66,9 @@ urlpatterns = [
     path("account/2fa/setup/", setup_second_factor, name="otp-setup"),
     path("media/<str:name>", media_file, name="media"),
     path("rupt-guard/", include("rupt_guard.urls")),
+    path("api/rupt-guard/", include("rupt_guard.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/profile/", api_profile, name="api-profile"),
+    path("api/verified-only/", api_verified_only, name="api-verified-only"),
     path("admin/", admin.site.urls),
 ]

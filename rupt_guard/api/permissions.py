@@ -1,0 +1,46 @@
+"""``IsDeviceVerified``: a site's own API views refuse a session that has not passed the gate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import BasePermission
+
+from rupt_guard.middleware import challenge_url
+from rupt_guard.session import read_mark
+
+
+class ChallengeRequired(PermissionDenied):
+    default_detail = _("A second factor is required before this session can be used.")
+    default_code = "challenge_required"
+
+    def __init__(self) -> None:
+        super().__init__(
+            {
+                "detail": self.default_detail,
+                "code": self.default_code,
+                "challenge_url": challenge_url(),
+            }
+        )
+
+
+class IsDeviceVerified(BasePermission):
+    """Authenticated, and signed in through the gate.
+
+    A session must carry the "passed" mark. A request authenticated by a token
+    (``request.auth`` set) is accepted: rupt_guard's ``LOGIN_RESPONSE`` hook is the only
+    place a site should issue tokens, and it runs only after the gate.
+    """
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        user = request.user
+        if not (user and user.is_authenticated):
+            return False
+        if request.auth is not None:
+            return True
+        mark = read_mark(request.session)
+        if mark is None or mark.pending:
+            raise ChallengeRequired()
+        return True

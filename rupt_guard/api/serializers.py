@@ -1,0 +1,118 @@
+"""Request and response shapes of the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from rupt_guard.conf import guard_settings
+from rupt_guard.models import Device
+from rupt_guard.session import read_mark
+
+INVALID_CREDENTIALS = _("Unable to sign in with the given credentials.")
+
+
+class LoginSerializer(serializers.Serializer):
+    """The user model's ``USERNAME_FIELD``, ``password`` and the ``TOKEN_FIELD`` token."""
+
+    password = serializers.CharField(trim_whitespace=False, max_length=4096)
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        username_field = get_user_model().USERNAME_FIELD
+        fields[username_field] = serializers.CharField(max_length=254)
+        # A missing token is the policy's business (ON_MISSING_TOKEN), not a 400.
+        fields[guard_settings.TOKEN_FIELD] = serializers.CharField(
+            required=False, allow_blank=True, max_length=256
+        )
+        return fields
+
+
+class ChallengeSendSerializer(serializers.Serializer):
+    device = serializers.CharField(
+        required=False, max_length=255, help_text=_("Persistent id of the device to use.")
+    )
+
+
+class ChallengeVerifySerializer(serializers.Serializer):
+    device = serializers.CharField(max_length=255)
+    token = serializers.CharField(max_length=64)
+
+
+class DeviceSerializer(serializers.ModelSerializer):
+    is_current = serializers.SerializerMethodField()
+    username = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Device
+        fields = [
+            "id",
+            "label",
+            "username",
+            "first_seen_at",
+            "last_seen_at",
+            "last_ip",
+            "verified_at",
+            "verification_method",
+            "blocked_at",
+            "is_current",
+        ]
+        read_only_fields = [f for f in fields if f != "label"]
+
+    def get_is_current(self, device: Device) -> bool:
+        request = self.context.get("request")
+        session = getattr(request, "session", None)
+        mark = read_mark(session) if session is not None else None
+        return mark is not None and mark.device == device.pk
+
+    def get_username(self, device: Device) -> str:
+        return device.user.get_username()
+
+
+class ChallengeMethodSerializer(serializers.Serializer):
+    device = serializers.CharField(help_text=_("Persistent id, for challenge/send and verify."))
+    type = serializers.CharField(help_text=_("totp, backup_code, email or otp."))
+    name = serializers.CharField()
+    sends_code = serializers.BooleanField(help_text=_("Use challenge/send first."))
+
+
+class ChallengeSerializer(serializers.Serializer):
+    methods = ChallengeMethodSerializer(many=True)
+    expires_at = serializers.DateTimeField()
+
+
+class SignInResultSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["ok", "challenge_required"])
+    challenge = ChallengeSerializer(required=False)
+    user = serializers.DictField(required=False)
+
+
+def user_summary(user: Any) -> dict[str, Any]:
+    return {"id": user.pk, get_user_model().USERNAME_FIELD: user.get_username()}
+
+
+class ClientConfigSerializer(serializers.Serializer):
+    sdk_url = serializers.CharField()
+    client_id = serializers.CharField()
+    token_field = serializers.CharField()
+    username_field = serializers.CharField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField(required=False)
+    code = serializers.CharField(required=False)
+    challenge_url = serializers.CharField(required=False)
+    non_field_errors = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class SentSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["sent"])
+    device = serializers.CharField()
+
+
+class StatusSerializer(serializers.Serializer):
+    status = serializers.CharField()
+    id = serializers.IntegerField()

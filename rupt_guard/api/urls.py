@@ -1,0 +1,15 @@
+from django.urls import path
+
+from . import views
+
+app_name = "rupt_guard_api"
+
+# These names are a public interface: keep them stable.
+urlpatterns = [
+    path("login/", views.LoginView.as_view(), name="login"),
+    path("challenge/send/", views.ChallengeSendView.as_view(), name="challenge-send"),
+    path("challenge/verify/", views.ChallengeVerifyView.as_view(), name="challenge-verify"),
+    path("devices/", views.DeviceListView.as_view(), name="device-list"),
+    path("devices/<int:pk>/", views.DeviceDetailView.as_view(), name="device-detail"),
+    path("devices/<int:pk>/revoke/", views.DeviceRevokeView.as_view(), name="device-revoke"),
+]

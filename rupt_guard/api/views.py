@@ -1,0 +1,286 @@
+"""The API views: thin; the check, the policy and the challenge are the HTML flow's own."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from django.contrib.auth import authenticate, get_user_model, login
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from django.utils.decorators import method_decorator
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import ensure_csrf_cookie
+from rest_framework import generics, status
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from rupt_guard import devices as device_actions
+from rupt_guard.backends import OUTCOME_ATTRIBUTE
+from rupt_guard.choices import CheckSource, Decision, VerificationMethod
+from rupt_guard.conf import guard_settings
+from rupt_guard.factors import challenge_devices
+from rupt_guard.forms import ChallengeForm
+from rupt_guard.models import Device
+from rupt_guard.providers import get_provider
+from rupt_guard.service import check_login, pass_challenge, record_failed_code
+from rupt_guard.session import read_mark
+from rupt_guard.verification import method_for
+
+from .permissions import IsDeviceVerified
+from .schema import describe
+from .serializers import (
+    INVALID_CREDENTIALS,
+    ChallengeSendSerializer,
+    ChallengeVerifySerializer,
+    ClientConfigSerializer,
+    DeviceSerializer,
+    ErrorSerializer,
+    LoginSerializer,
+    SentSerializer,
+    SignInResultSerializer,
+    StatusSerializer,
+    user_summary,
+)
+from .throttling import ChallengeThrottle, LoginThrottle
+
+
+class CsrfSessionAuthentication(SessionAuthentication):
+    """Session authentication that checks CSRF for anonymous callers too.
+
+    DRF checks CSRF only once a user is authenticated; a sign-in endpoint that skipped it
+    would let another site sign a victim's browser into the attacker's account.
+    """
+
+    def authenticate(self, request: Request) -> Any:
+        self.enforce_csrf(request)
+        return super().authenticate(request)
+
+
+def signed_in(request: Request, user: Any) -> Response:
+    """The answer once the gate is passed; the site's hook may add its own token."""
+    body: dict[str, Any] = {"status": "ok", "user": user_summary(user)}
+    hook = guard_settings.LOGIN_RESPONSE
+    if hook is not None:
+        body.update(hook(request, user))
+    return Response(body, status=status.HTTP_200_OK)
+
+
+def challenge_body(user: Any, expires_at: float | None) -> dict[str, Any]:
+    return {
+        "status": "challenge_required",
+        "challenge": {
+            "methods": [
+                {
+                    "device": device.persistent_id,
+                    "type": method_for(device).value,
+                    "name": device.name,
+                    "sends_code": method_for(device) == VerificationMethod.EMAIL,
+                }
+                for device in challenge_devices(user)
+            ],
+            "expires_at": datetime.fromtimestamp(expires_at, UTC).isoformat()
+            if expires_at
+            else None,
+        },
+    }
+
+
+class LoginView(APIView):
+    authentication_classes = [CsrfSessionAuthentication]
+    permission_classes = [AllowAny]
+    throttle_classes = [LoginThrottle]
+
+    @describe(responses={200: ClientConfigSerializer})
+    @method_decorator(ensure_csrf_cookie)
+    def get(self, request: Request) -> Response:
+        """What a client needs before it signs in: the SDK, the client id, the field name.
+
+        Also sets the ``csrftoken`` cookie the POST needs."""
+        return Response(
+            {
+                "sdk_url": get_provider().sdk_url(),
+                "client_id": guard_settings.CLIENT_ID,
+                "token_field": guard_settings.TOKEN_FIELD,
+                "username_field": get_user_model().USERNAME_FIELD,
+            }
+        )
+
+    @describe(
+        request=LoginSerializer,
+        responses={
+            200: SignInResultSerializer,
+            202: SignInResultSerializer,
+            400: ErrorSerializer,
+            403: ErrorSerializer,
+            429: ErrorSerializer,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        serializer = LoginSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        username_field = get_user_model().USERNAME_FIELD
+        user = authenticate(
+            request._request,
+            **{username_field: data[username_field], "password": data["password"]},
+        )
+        if user is None:
+            raise ValidationError({"non_field_errors": [INVALID_CREDENTIALS]})
+        outcome = getattr(user, OUTCOME_ATTRIBUTE, None) or check_login(
+            request._request,
+            user,
+            token=data.get(guard_settings.TOKEN_FIELD) or None,
+            source=CheckSource.API,
+        )
+        if outcome.decision == Decision.BLOCK:
+            # The same answer as a wrong password: no hint that the password was right.
+            raise ValidationError({"non_field_errors": [INVALID_CREDENTIALS]})
+        setattr(user, OUTCOME_ATTRIBUTE, outcome)  # the login receiver applies it
+        login(request._request, user)
+        if outcome.decision == Decision.ALLOW:
+            return signed_in(request, user)
+        mark = read_mark(request.session)
+        return Response(
+            challenge_body(user, mark.expires_at if mark else None),
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+
+class PendingChallengeView(APIView):
+    authentication_classes = [SessionAuthentication]
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [ChallengeThrottle]
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        mark = read_mark(request.session)
+        if mark is None or not mark.pending:
+            raise PermissionDenied(
+                {"detail": _("No challenge is pending."), "code": "no_challenge_pending"}
+            )
+
+
+class ChallengeSendView(PendingChallengeView):
+    @describe(
+        request=ChallengeSendSerializer,
+        responses={
+            200: SentSerializer,
+            400: ErrorSerializer,
+            403: ErrorSerializer,
+            429: ErrorSerializer,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        serializer = ChallengeSendSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        wanted = serializer.validated_data.get("device")
+        candidates = [
+            device
+            for device in challenge_devices(request.user)
+            if method_for(device) == VerificationMethod.EMAIL
+            and (wanted is None or device.persistent_id == wanted)
+        ]
+        if not candidates:
+            raise ValidationError({"device": [_("No device of yours can send a code.")]})
+        device = candidates[0]
+        allowed, _info = device.generate_is_allowed()
+        if not allowed:
+            return Response(
+                {"detail": _("A code was sent a moment ago; wait before asking again.")},
+                status=status.HTTP_429_TOO_MANY_REQUESTS,
+            )
+        device.generate_challenge()
+        return Response({"status": "sent", "device": device.persistent_id})
+
+
+class ChallengeVerifyView(PendingChallengeView):
+    @describe(
+        request=ChallengeVerifySerializer,
+        responses={
+            200: SignInResultSerializer,
+            400: ErrorSerializer,
+            403: ErrorSerializer,
+            429: ErrorSerializer,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        serializer = ChallengeVerifySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        form = ChallengeForm(
+            request.user,
+            request._request,
+            data={
+                "otp_device": serializer.validated_data["device"],
+                "otp_token": serializer.validated_data["token"],
+            },
+        )
+        if not form.is_valid():
+            if form.has_error("__all__", "invalid_token"):
+                record_failed_code(request._request)
+            raise ValidationError({"non_field_errors": form.non_field_errors()})
+        pass_challenge(request._request, request.user.otp_device)
+        return signed_in(request, request.user)
+
+
+class DevicePagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+def _flag(value: str | None) -> bool | None:
+    return {"true": True, "1": True, "false": False, "0": False}.get((value or "").lower())
+
+
+class DeviceListView(generics.ListAPIView):
+    """The caller's devices; staff add ``?scope=all`` (with ``user``, ``verified``,
+    ``blocked`` filters) to list every user's."""
+
+    serializer_class = DeviceSerializer
+    permission_classes = [IsAuthenticated, IsDeviceVerified]
+    pagination_class = DevicePagination
+
+    def get_queryset(self) -> QuerySet[Device]:
+        params = self.request.query_params
+        queryset = Device.objects.select_related("user").order_by("-last_seen_at", "-pk")
+        if params.get("scope") != "all":
+            return queryset.filter(user=self.request.user)
+        if not self.request.user.is_staff:
+            raise PermissionDenied(_("Only staff may list every user's devices."))
+        if params.get("user", "").isdigit():
+            queryset = queryset.filter(user_id=int(params["user"]))
+        verified, blocked = _flag(params.get("verified")), _flag(params.get("blocked"))
+        if verified is not None:
+            queryset = queryset.filter(verified_at__isnull=not verified)
+        if blocked is not None:
+            queryset = queryset.filter(blocked_at__isnull=not blocked)
+        return queryset
+
+
+class DeviceDetailView(generics.RetrieveUpdateAPIView):
+    """One of the caller's devices; PATCH renames it."""
+
+    serializer_class = DeviceSerializer
+    permission_classes = [IsAuthenticated, IsDeviceVerified]
+    http_method_names = ["get", "patch", "head", "options"]
+
+    def get_queryset(self) -> QuerySet[Device]:
+        return Device.objects.select_related("user").filter(user=self.request.user)
+
+
+class DeviceRevokeView(APIView):
+    """Sign out and forget one of the caller's devices."""
+
+    permission_classes = [IsAuthenticated, IsDeviceVerified]
+
+    @describe(request=None, responses={200: StatusSerializer, 403: ErrorSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        device = get_object_or_404(Device, pk=pk, user=request.user)
+        device_actions.revoke(device, by=request.user, request=request._request)
+        return Response({"status": "revoked", "id": device.pk})

@@ -10,5 +10,6 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("rupt-guard/", include("rupt_guard.urls")),
+    path("api/rupt-guard/", include("rupt_guard.api.urls")),
     path("admin/", admin.site.urls),
 ]

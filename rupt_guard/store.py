@@ -69,24 +69,30 @@ def record_sighting(
     if metadata is not None:
         fields["metadata"] = metadata
     device = Device.objects.filter(user=user, external_id=external_id).first()
-    if device is None:
-        try:
-            with transaction.atomic():
-                device = Device.objects.create(
-                    user=user,
-                    external_id=external_id,
-                    first_seen_at=now,
-                    label=label_for(client.user_agent)[:LABEL_LENGTH],
-                    **fields,
-                )
-            return device, True
-        except IntegrityError:
-            # Another sign-in created it between our SELECT and INSERT.
-            device = Device.objects.get(user=user, external_id=external_id)
+    # A row that rupt_guard_prune deleted since the SELECT updates nothing: create it anew.
+    if device is not None and Device.objects.filter(pk=device.pk).update(**fields):
+        return _refreshed(device, fields), False
+    try:
+        with transaction.atomic():
+            device = Device.objects.create(
+                user=user,
+                external_id=external_id,
+                first_seen_at=now,
+                label=label_for(client.user_agent)[:LABEL_LENGTH],
+                **fields,
+            )
+        return device, True
+    except IntegrityError:
+        # Another sign-in created it between our SELECT and INSERT.
+        device = Device.objects.get(user=user, external_id=external_id)
+    Device.objects.filter(pk=device.pk).update(**fields)
+    return _refreshed(device, fields), False
+
+
+def _refreshed(device: Device, fields: dict[str, Any]) -> Device:
     for name, value in fields.items():
         setattr(device, name, value)
-    device.save(update_fields=list(fields))
-    return device, False
+    return device
 
 
 def record_check(**fields: Any) -> LoginCheck:

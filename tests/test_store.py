@@ -7,6 +7,7 @@ import threading
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
+from django.db.models import QuerySet
 
 from rupt_guard.models import Device
 from rupt_guard.store import ClientInfo, clean_ip, clean_user_agent, record_sighting
@@ -89,3 +90,21 @@ def test_racing_sightings_of_a_new_device_make_one_row():
     assert Device.objects.filter(user=user).count() == rounds
     assert outcomes.count(True) == rounds
     assert outcomes.count(False) == rounds * (threads_per_round - 1)
+
+
+def test_a_device_deleted_between_select_and_update_is_created_again(user, monkeypatch):
+    # rupt_guard_prune may delete a long-unseen device while its owner signs in.
+    record_sighting(user, "dev1", client=ClientInfo())
+    real_first = QuerySet.first
+
+    def first_then_pruned(queryset):
+        found = real_first(queryset)
+        if found is not None and queryset.model is Device:
+            Device.objects.filter(pk=found.pk).delete()  # the prune wins the race
+        return found
+
+    monkeypatch.setattr(QuerySet, "first", first_then_pruned)
+    _, created = record_sighting(user, "dev1", client=ClientInfo("10.0.0.3", "UA"))
+    monkeypatch.undo()
+    assert created
+    assert list(Device.objects.values_list("external_id", "last_ip")) == [("dev1", "10.0.0.3")]

@@ -37,3 +37,38 @@ def test_wheel_ships_migrations_templates_static_and_marker(tmp_path):
     assert any(name.startswith("rupt_guard/local/static/") for name in expected)
     assert expected - names == set()
     assert not any(name.startswith(("tests/", "example_project/")) for name in names)
+
+
+def test_wheel_installs_into_an_empty_environment_and_imports_without_settings(tmp_path):
+    import venv
+
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--wheel-dir",
+            str(tmp_path / "dist"),
+            str(ROOT),
+        ],
+        check=True,
+    )
+    (wheel,) = (tmp_path / "dist").glob("rupt_guard-*.whl")
+    venv.create(tmp_path / "env", with_pip=True)
+    python = tmp_path / "env" / "bin" / "python"
+    # --no-deps: the point is what the wheel itself carries, and no download is needed.
+    subprocess.run([python, "-m", "pip", "install", "--quiet", "--no-deps", str(wheel)], check=True)
+    probe = (
+        "import pathlib, rupt_guard; p = pathlib.Path(rupt_guard.__file__).parent; "
+        "print(rupt_guard.__version__, all((p / f).is_file() for f in ("
+        "'templates/rupt_guard/challenge.html', 'static/rupt_guard/identify.js', "
+        "'local/static/rupt_guard_local/sdk.js', 'migrations/0001_initial.py', 'py.typed')))"
+    )
+    result = subprocess.run(
+        [python, "-c", probe], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
+    assert result.stdout.split() == ["0.1.0", "True"]

@@ -188,3 +188,12 @@ def test_challenge_page_without_pending_state_goes_on(client, user, login, rupt_
     assert client.get(CHALLENGE)["Location"] == "/private/"
     client.logout()
     assert client.get(CHALLENGE)["Location"].startswith("/accounts/login/")
+
+
+def test_challenge_page_speaks_french(client, challenged):
+    from django.utils import translation
+
+    with translation.override("fr"):
+        page = client.get(CHALLENGE).content.decode()
+    assert "Confirmez votre identité" in page
+    assert "M'envoyer un code par e-mail" in page or "M&#x27;envoyer un code par e-mail" in page

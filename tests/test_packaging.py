@@ -66,7 +66,8 @@ def test_wheel_installs_into_an_empty_environment_and_imports_without_settings(t
         "import pathlib, rupt_guard; p = pathlib.Path(rupt_guard.__file__).parent; "
         "print(rupt_guard.__version__, all((p / f).is_file() for f in ("
         "'templates/rupt_guard/challenge.html', 'static/rupt_guard/identify.js', "
-        "'local/static/rupt_guard_local/sdk.js', 'migrations/0001_initial.py', 'py.typed')))"
+        "'local/static/rupt_guard_local/sdk.js', 'migrations/0001_initial.py', 'py.typed', "
+        "'locale/fr/LC_MESSAGES/django.mo')))"
     )
     result = subprocess.run(
         [python, "-c", probe], capture_output=True, text=True, check=True, cwd=tmp_path

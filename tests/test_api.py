@@ -285,3 +285,16 @@ def test_staff_list_across_users_with_filters_and_pages(user, verified_api):
     assert [d["label"] or d["id"] for d in blocked["results"]] == [
         Device.objects.get(external_id="b7").pk
     ]
+
+
+def test_a_verified_session_does_not_vouch_for_another_users_password(
+    user, rupt_server, verified_api
+):
+    # The attacker passed the challenge on their own account (the verified session, here
+    # "alice"); they know only the victim's password and send it with their own cookie.
+    get_user_model().objects.create_user("victim", "v@example.com", "victim-pass")
+    assert verified_api.get("/api/verified-only/").json() == {"user": "alice"}
+    victim = base64.b64encode(b"victim:victim-pass").decode()
+    hijack = verified_api.get("/api/verified-only/", HTTP_AUTHORIZATION=f"Basic {victim}")
+    assert hijack.status_code == 403
+    assert hijack.json()["code"] == "challenge_required"

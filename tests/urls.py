@@ -46,7 +46,8 @@ def api_profile(request):
 
 @extend_schema(exclude=True)
 @api_view(["GET"])
-@authentication_classes([SessionAuthentication, BasicAuthentication])
+# Basic first, as in DRF's docs: the riskier order for a session-based permission.
+@authentication_classes([BasicAuthentication, SessionAuthentication])
 @permission_classes([IsDeviceVerified])
 def api_verified_only(request):
     return Response({"user": request.user.get_username()})

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import SESSION_KEY as SESSION_USER_KEY
 from django.utils.translation import gettext_lazy as _
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 
@@ -29,9 +31,11 @@ class ChallengeRequired(PermissionDenied):
 class IsDeviceVerified(BasePermission):
     """Authenticated, and signed in through the gate.
 
-    A session must carry the "passed" mark. A request authenticated by a token
-    (``request.auth`` set) is accepted: rupt_guard's ``LOGIN_RESPONSE`` hook is the only
-    place a site should issue tokens, and it runs only after the gate.
+    A session must carry the "passed" mark, and the user must be the session's own: the
+    mark says nothing about credentials sent alongside it (HTTP Basic with someone else's
+    cookie). A request authenticated by a token (``request.auth`` set) is accepted:
+    rupt_guard's ``LOGIN_RESPONSE`` hook is the only place a site should issue tokens, and
+    it runs only after the gate.
     """
 
     def has_permission(self, request: Any, view: Any) -> bool:
@@ -40,7 +44,10 @@ class IsDeviceVerified(BasePermission):
             return False
         if request.auth is not None:
             return True
-        mark = read_mark(request.session)
-        if mark is None or mark.pending:
+        if not isinstance(request.successful_authenticator, SessionAuthentication):
+            raise ChallengeRequired()  # e.g. a password alone (HTTP Basic)
+        session = request.session
+        mark = read_mark(session)
+        if mark is None or mark.pending or session.get(SESSION_USER_KEY) != str(user.pk):
             raise ChallengeRequired()
         return True

@@ -53,9 +53,10 @@ def entry_time(entry: str, account: str) -> datetime | None:
         return None
     try:
         when = datetime.fromisoformat(entry[len(prefix) :])
-    except ValueError:
+        # Naive times are refused; year 1 with a +14:00 offset cannot even become UTC.
+        return when.astimezone(UTC) if when.tzinfo is not None else None
+    except (ValueError, OverflowError):
         return None  # e.g. account "a" meeting an entry of account "a:b"
-    return when if when.tzinfo is not None else None
 
 
 def _fresh(when: datetime, now: datetime) -> bool:
@@ -72,7 +73,9 @@ def verification_state(
         if _fresh(device.verified_at, now):
             return VerificationState(verified=True)
         expired = True
-    if guard_settings.TRUST_RUPT_METADATA and metadata:
+    # While our own change (a revocation, say) has not reached the provider, its metadata
+    # is older than our record and must not vouch for the device.
+    if guard_settings.TRUST_RUPT_METADATA and metadata and not device.metadata_sync_pending:
         times = [
             when
             for entry in metadata.get(guard_settings.METADATA_VERIFIED_FIELD, [])

@@ -227,6 +227,35 @@ class TestRuptMetadata:
         assert stored.verification_method == "rupt_metadata"
         assert stored.verified_at.isoformat() == "2026-11-20T10:00:00+00:00"
 
+    def test_a_revocation_not_yet_at_rupt_is_not_undone_by_its_metadata(
+        self, client, user, login, rupt_server, guard_settings_override
+    ):
+        from rupt_guard import devices
+
+        guard_settings_override(TRUST_RUPT_METADATA=True)
+        device = known_device(rupt_server, user, verified=True)
+        rupt_server.metadata[device] = {"2fa_verified": [self.entry(user.pk)]}
+        rupt_server.fail_next(503)  # Rupt is down when staff revoke the device
+        stored = Device.objects.get(external_id=device)
+        devices.revoke(stored)
+        from rupt_guard.verification import sync_metadata
+
+        assert sync_metadata(stored.pk) is False  # the on-commit push, failing
+        assert outcome_of(login(device=device), client) == "challenge"
+        stored.refresh_from_db()
+        assert stored.verified_at is None and stored.metadata_sync_pending
+
+    @pytest.mark.parametrize(
+        "entry", ["{pk}:0001-01-01T00:00:00+14:00", "{pk}:2026-11-20T10:00:00", "{pk}:9999"]
+    )
+    def test_odd_entries_for_this_account_are_ignored(
+        self, client, user, login, rupt_server, guard_settings_override, entry
+    ):
+        guard_settings_override(TRUST_RUPT_METADATA=True)
+        device = known_device(rupt_server, user, verified=False)
+        rupt_server.metadata[device] = {"2fa_verified": [entry.format(pk=user.pk)]}
+        assert outcome_of(login(device=device), client) == "challenge"
+
 
 def test_api_basic_auth_style_authenticate_never_calls_the_provider(user, rupt_server):
     # DRF's BasicAuthentication calls authenticate() with its own Request on every API call.

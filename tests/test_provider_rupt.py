@@ -154,6 +154,8 @@ def test_redirects_are_not_followed(provider, rupt_server):
         json.dumps(valid_payload(metadata_fields={"k": [1, 2]})).encode(),
         json.dumps(valid_payload(metadata_fields={"k": ["x" * 5000]})).encode(),
         json.dumps(valid_payload(metadata_fields={str(i): [] for i in range(100)})).encode(),
+        json.dumps(valid_payload(metadata_fields={"k": ["nul\u0000inside"]})).encode(),
+        json.dumps(valid_payload(metadata_fields={"k\u0000": ["v"]})).encode(),
         b'{"pad": "' + b"x" * (MAX_BODY_BYTES + 10) + b'"}',
     ],
 )

@@ -58,6 +58,9 @@ def validate_metadata(value: Any) -> dict[str, list[str]]:
             raise ProviderBadResponse("metadata_fields values must be short lists")
         if not all(isinstance(v, str) and len(v) <= MAX_METADATA_STRING for v in values):
             raise ProviderBadResponse("metadata_fields values must be short strings")
+        # PostgreSQL's jsonb refuses NUL characters: such a value would fail the login's write.
+        if "\x00" in key or any("\x00" in v for v in values):
+            raise ProviderBadResponse("metadata_fields must not contain NUL characters")
         fields[key] = list(values)
     return fields
 

@@ -52,16 +52,13 @@ def challenge_url(next_url: str | None = None) -> str:
     return f"{url}?{urlencode({'next': next_url})}" if next_url else url
 
 
-def _file_prefixes() -> list[str]:
-    """Local path prefixes of static and media files (absolute URLs are another host)."""
-    prefixes = []
-    for url in (settings.STATIC_URL, settings.MEDIA_URL):
-        if not url or "://" in url or url.startswith("//"):
-            continue
-        url = url if url.startswith("/") else f"/{url}"
-        if url != "/":
-            prefixes.append(url)
-    return prefixes
+def _serves_files(view_func: Any) -> bool:
+    """Django's own static and media file views (by view, not by path: a site's protected
+    download view may live under MEDIA_URL too)."""
+    from django.contrib.staticfiles.views import serve as serve_static
+    from django.views.static import serve as serve_media
+
+    return view_func in (serve_static, serve_media)
 
 
 class RuptGuardMiddleware:
@@ -76,20 +73,23 @@ class RuptGuardMiddleware:
     ) -> HttpResponse | None:
         session = getattr(request, "session", None)
         mark = read_mark(session) if session is not None else None
-        if mark is None or not mark.pending or self._always_open(request):
+        if mark is None or not mark.pending:
             return None
+        # Expiry first: the challenge itself must not stay open past CHALLENGE_TIMEOUT.
         if mark.expired():
             logout(request)
             return self._expired(request, view_func)
+        if self._always_open(request, view_func):
+            return None
         return self._to_challenge(request, view_func)
 
     @staticmethod
-    def _always_open(request: HttpRequest) -> bool:
+    def _always_open(request: HttpRequest, view_func: Any) -> bool:
         match = request.resolver_match
         name = match.view_name if match is not None else ""
         if name in ALWAYS_OPEN or name in guard_settings.PENDING_ALLOWED_URL_NAMES:
             return True
-        return any(request.path_info.startswith(prefix) for prefix in _file_prefixes())
+        return _serves_files(view_func)
 
     @staticmethod
     def _to_challenge(request: HttpRequest, view_func: Any) -> HttpResponse:

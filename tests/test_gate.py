@@ -103,6 +103,8 @@ def test_redirect_carries_the_page_as_next(pending):
 def test_allowed_urls_stay_reachable(pending):
     assert pending.get(CHALLENGE).status_code == 200
     assert pending.get("/media/report.pdf").status_code == 200
+    # A protected view that merely lives under MEDIA_URL is gated like any other.
+    assert pending.get("/media/private/x.pdf")["Location"].startswith(CHALLENGE)
     assert pending.post("/accounts/logout/").status_code == 302
     assert "_auth_user_id" not in pending.session
     assert SESSION_KEY not in pending.session
@@ -126,6 +128,17 @@ def test_pending_state_expires_and_signs_out(pending, guard_settings_override):
     assert "_auth_user_id" not in pending.session
     expired_json = pending.get("/private/", HTTP_ACCEPT="application/json")
     assert expired_json.status_code == 302  # signed out now: plain login_required
+
+
+@pytest.mark.parametrize("path", [CHALLENGE, "/media/report.pdf"])
+def test_an_expired_challenge_is_closed_too(pending, path, pass_challenge):
+    session = pending.session
+    session[SESSION_KEY] = {**session[SESSION_KEY], "expires_at": time.time() - 1}
+    session.save()
+    response = pending.get(path)
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/"
+    assert "_auth_user_id" not in pending.session
 
 
 def test_challenge_timeout_setting_sets_the_expiry(client, user, login, guard_settings_override):

@@ -1,10 +1,13 @@
-"""A small site for the tests: a login, pages behind it, an API-ish view, a factor setup page."""
+"""A small site for the tests: a login, pages behind it, API views, a factor setup page."""
+
+from pathlib import Path
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, JsonResponse
 from django.urls import include, path
+from django.views.static import serve
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.authentication import BasicAuthentication, SessionAuthentication
@@ -13,6 +16,8 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from rupt_guard.api.permissions import IsDeviceVerified
+
+MEDIA_ROOT = Path(__file__).resolve().parent / "media"
 
 
 def home(request):
@@ -53,8 +58,10 @@ def api_verified_only(request):
     return Response({"user": request.user.get_username()})
 
 
-def media_file(request, name):
-    return HttpResponse(b"file", content_type="application/octet-stream")
+@login_required
+def protected_download(request, name):
+    # A site's own protected download under MEDIA_URL: not a file view, so it is gated.
+    return HttpResponse(f"private file of {request.user.get_username()}")
 
 
 urlpatterns = [
@@ -65,7 +72,8 @@ urlpatterns = [
     path("private/", private, name="private"),
     path("private/data.json", private_json, name="private-json"),
     path("account/2fa/setup/", setup_second_factor, name="otp-setup"),
-    path("media/<str:name>", media_file, name="media"),
+    path("media/private/<str:name>", protected_download, name="protected-download"),
+    path("media/<path:path>", serve, {"document_root": MEDIA_ROOT}, name="media"),
     path("rupt-guard/", include("rupt_guard.urls")),
     path("api/rupt-guard/", include("rupt_guard.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -68,8 +68,9 @@ DEFAULTS: dict[str, Any] = {
     "FAILED_CODES_BEFORE_NOTICE": 3,
     # Callable (or dotted path) ip -> approximate place (str) for the devices page; or None.
     "PLACE_FOR_IP": None,
-    # REST API: DRF throttle rates per scope ("login" per address, "challenge" per user).
-    "API_THROTTLE_RATES": {"login": "10/min", "challenge": "10/min"},
+    # REST API: DRF throttle rates per scope: "login" per client address, "login_account"
+    # per account name, "challenge" per user.
+    "API_THROTTLE_RATES": {"login": "10/min", "login_account": "20/min", "challenge": "10/min"},
     # Callable (or dotted path) (request, user) -> dict merged into the API's sign-in
     # answer once the gate is passed: the place to issue a site's own API token.
     "LOGIN_RESPONSE": None,

@@ -194,8 +194,36 @@ def test_sign_in_is_throttled(api, user, sign_in, guard_settings_override):
     assert codes == [400, 400, 400, 429]
 
 
+def test_forged_forwarded_for_does_not_reset_the_throttle(api, user, guard_settings_override):
+    guard_settings_override(API_THROTTLE_RATES={"login": "2/min"})
+    codes = [
+        api.post(
+            LOGIN,
+            {"username": "alice", "password": "wrong"},
+            format="json",
+            HTTP_X_FORWARDED_FOR=f"198.51.100.{n}",
+        ).status_code
+        for n in range(4)
+    ]
+    assert codes == [400, 400, 429, 429]
+
+
+def test_guessing_one_account_from_many_addresses_is_throttled(api, user, guard_settings_override):
+    guard_settings_override(API_THROTTLE_RATES={"login_account": "2/min"})
+    codes = [
+        api.post(
+            LOGIN,
+            {"username": "ALICE ", "password": "wrong"},
+            format="json",
+            REMOTE_ADDR=f"198.51.100.{n}",
+        ).status_code
+        for n in range(3)
+    ]
+    assert codes == [400, 400, 429]
+
+
 def test_challenge_is_throttled(api, user, sign_in, guard_settings_override):
-    guard_settings_override(API_THROTTLE_RATES={"login": None, "challenge": "2/min"})
+    guard_settings_override(API_THROTTLE_RATES={"challenge": "2/min"})
     method = sign_in().json()["challenge"]["methods"][0]
     codes = [
         api.post(VERIFY, {"device": method["device"], "token": "000000"}, format="json").status_code

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
+from django.contrib.auth import get_user_model
+from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
 from rupt_guard.conf import guard_settings
+
+
+def client_address(throttle: SimpleRateThrottle, request: Any) -> str:
+    """REMOTE_ADDR, unless the site told DRF how many proxies stand in front of it.
+
+    DRF's own get_ident() trusts any X-Forwarded-For when NUM_PROXIES is unset, which would
+    let an attacker pick a fresh throttle key for every password guess.
+    """
+    if api_settings.NUM_PROXIES is not None:
+        return throttle.get_ident(request)
+    return request.META.get("REMOTE_ADDR", "")
 
 
 class _GuardThrottle(SimpleRateThrottle):
@@ -16,16 +30,31 @@ class _GuardThrottle(SimpleRateThrottle):
         return guard_settings.API_THROTTLE_RATES.get(self.scope)
 
     def get_cache_key(self, request: Any, view: Any) -> str | None:
-        return self.cache_format % {"scope": self.scope, "ident": self.identity(request)}
+        ident = self.identity(request)
+        return self.cache_format % {"scope": self.scope, "ident": ident} if ident else None
 
-    def identity(self, request: Any) -> str:
-        return self.get_ident(request)
+    def identity(self, request: Any) -> str | None:
+        return client_address(self, request)
 
 
 class LoginThrottle(_GuardThrottle):
-    """Per client address: password guessing."""
+    """Per client address: password guessing from one place."""
 
     scope = "login"
+
+
+class LoginAccountThrottle(_GuardThrottle):
+    """Per account name: password guessing spread over many addresses."""
+
+    scope = "login_account"
+
+    def identity(self, request: Any) -> str | None:
+        name = (
+            request.data.get(get_user_model().USERNAME_FIELD) if request.method == "POST" else None
+        )
+        if not isinstance(name, str) or not name:
+            return None
+        return hashlib.sha256(name.strip().lower().encode()).hexdigest()[:32]
 
 
 class ChallengeThrottle(_GuardThrottle):
@@ -33,6 +62,8 @@ class ChallengeThrottle(_GuardThrottle):
 
     scope = "challenge"
 
-    def identity(self, request: Any) -> str:
+    def identity(self, request: Any) -> str | None:
         user = request.user
-        return f"user-{user.pk}" if user and user.is_authenticated else self.get_ident(request)
+        return (
+            f"user-{user.pk}" if user and user.is_authenticated else client_address(self, request)
+        )

@@ -47,7 +47,7 @@ from .serializers import (
     StatusSerializer,
     user_summary,
 )
-from .throttling import ChallengeThrottle, LoginThrottle
+from .throttling import ChallengeThrottle, LoginAccountThrottle, LoginThrottle
 
 
 class CsrfSessionAuthentication(SessionAuthentication):
@@ -94,7 +94,7 @@ def challenge_body(user: Any, expires_at: float | None) -> dict[str, Any]:
 class LoginView(APIView):
     authentication_classes = [CsrfSessionAuthentication]
     permission_classes = [AllowAny]
-    throttle_classes = [LoginThrottle]
+    throttle_classes = [LoginThrottle, LoginAccountThrottle]
 
     @describe(responses={200: ClientConfigSerializer})
     @method_decorator(ensure_csrf_cookie)

@@ -12,15 +12,28 @@ from .conf import guard_settings
 EMAIL_FALLBACK_NAME = "Email (sign-in check)"
 
 
+def account_email(user: Any) -> str:
+    """The user's address, wherever a custom user model keeps it."""
+    return getattr(user, user.get_email_field_name(), "") or ""
+
+
+def is_email_fallback(device: Any) -> bool:
+    return (
+        device._meta.label_lower == "otp_email.emaildevice" and device.name == EMAIL_FALLBACK_NAME
+    )
+
+
 def challenge_devices(user: Any) -> list[Any]:
-    """The user's confirmed django-otp devices; an email device for the account address
-    when the user has none and ``EMAIL_FALLBACK`` is on. This is not enrolment: the code
-    goes only to the address the account already has."""
-    devices = list(devices_for_user(user, confirmed=True))
+    """The user's confirmed django-otp devices.
+
+    Only a user with none gets the email fallback (``EMAIL_FALLBACK``): a code to the
+    address the account already has. This is not enrolment, and once the user has a factor
+    of their own the fallback is no longer offered, so it cannot stand in for a stronger one.
+    """
+    devices = [d for d in devices_for_user(user, confirmed=True) if not is_email_fallback(d)]
     if devices or not guard_settings.EMAIL_FALLBACK:
         return devices
-    email = getattr(user, "email", "") or ""
-    if not email or not apps.is_installed("django_otp.plugins.otp_email"):
+    if not account_email(user) or not apps.is_installed("django_otp.plugins.otp_email"):
         return []
     from django_otp.plugins.otp_email.models import EmailDevice
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.utils.translation import gettext_lazy as _
 from django_otp.forms import OTPTokenForm
 
@@ -38,6 +39,16 @@ class ChallengeForm(OTPTokenForm):
         self.fields["otp_device"].choices = choices
         if len(choices) == 1:
             self.fields["otp_device"].initial = choices[0][0]
+
+    def clean(self) -> dict[str, Any]:
+        # django-otp checks only that the chosen device is the user's; it must also be one
+        # this challenge offers (not, say, the email fallback once the user has a TOTP).
+        chosen = self.cleaned_data.get("otp_device")
+        if chosen and chosen not in {device.persistent_id for device in self.devices}:
+            raise forms.ValidationError(
+                self.otp_error_messages["device_required"], code="device_required"
+            )
+        return super().clean()
 
     @property
     def challenge_sent(self) -> bool:

@@ -18,6 +18,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from .conf import guard_settings
+from .factors import account_email
 from .models import LoginCheck
 
 logger = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ def notify_unconfirmed_sign_in(request: HttpRequest | None, check: LoginCheck) -
 
 
 def _send_after_commit(kind: str, request: HttpRequest | None, check: LoginCheck) -> None:
-    address = getattr(check.user, "email", "") or ""
+    address = account_email(check.user)
     if not address:
         return
     path = reverse("rupt_guard:not_me", args=[not_me_token(check)])

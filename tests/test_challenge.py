@@ -197,3 +197,16 @@ def test_challenge_page_speaks_french(client, challenged):
         page = client.get(CHALLENGE).content.decode()
     assert "Confirmez votre identité" in page
     assert "M'envoyer un code par e-mail" in page or "M&#x27;envoyer un code par e-mail" in page
+
+
+def test_email_fallback_is_not_offered_once_the_user_has_a_factor(
+    client, user, challenged, email_code, login
+):
+    fallback_id, code = email_code()  # no factor yet: the fallback is offered and works
+    phone = TOTPDevice.objects.create(user=user, name="Phone", confirmed=True)
+    page = client.get(CHALLENGE)
+    assert [d.persistent_id for d in page.context["devices"]] == [phone.persistent_id]
+    # Posting the fallback's id directly does not get around the stronger factor.
+    refused = client.post(CHALLENGE, {"otp_device": fallback_id, "otp_token": code})
+    assert refused.status_code == 200
+    assert client.session[SESSION_KEY]["state"] == "pending"

@@ -16,27 +16,44 @@ from django.utils import timezone
 
 from . import signals
 from .choices import VerificationMethod
-from .models import Device, DeviceSession
+from .models import Device, DeviceSession, LoginCheck
 from .verification import mark_verified, record_verification, schedule_sync
 
 
-def remember_session(session: Any, device: Device | None) -> None:
-    """Note that this session signed in from ``device`` (so revoking can end it)."""
+def remember_session(
+    session: Any, device: Device | None, check: LoginCheck | int | None = None
+) -> None:
+    """Note which device (and sign-in) this session came from, so that it can be ended."""
     key = getattr(session, "session_key", None)
-    if device is None or not key:
+    if not key or (device is None and check is None):
         return  # e.g. signed-cookie sessions: nothing server-side to end later
+    check_pk = check.pk if isinstance(check, LoginCheck) else check
     DeviceSession.objects.update_or_create(
-        session_key=key, defaults={"device": device, "expires_at": session.get_expiry_date()}
+        session_key=key,
+        defaults={
+            "device": device,
+            "sign_in_id": check_pk,
+            "expires_at": session.get_expiry_date(),
+        },
     )
 
 
 def end_sessions(device: Device) -> int:
     """Delete every session that signed in from ``device``; return how many."""
+    return _end(DeviceSession.objects.filter(device=device))
+
+
+def end_sign_in_sessions(check: LoginCheck) -> int:
+    """Delete the sessions opened by one sign-in (its device may be unknown)."""
+    return _end(DeviceSession.objects.filter(sign_in=check))
+
+
+def _end(rows: Any) -> int:
     store = import_module(settings.SESSION_ENGINE).SessionStore
-    keys = list(DeviceSession.objects.filter(device=device).values_list("session_key", flat=True))
+    keys = list(rows.values_list("session_key", flat=True))
     for key in keys:
         store().delete(key)
-    DeviceSession.objects.filter(device=device).delete()
+    DeviceSession.objects.filter(session_key__in=keys).delete()
     return len(keys)
 
 

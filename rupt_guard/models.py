@@ -139,9 +139,15 @@ class LoginCheck(models.Model):
 
 
 class DeviceSession(models.Model):
-    """A session that signed in from a device, so that revoking the device can end it."""
+    """A session a sign-in opened, so that revoking its device (or reporting the sign-in)
+    can end it. The device is unknown when the sign-in had no usable token."""
 
-    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="sessions")
+    device = models.ForeignKey(
+        Device, on_delete=models.CASCADE, null=True, blank=True, related_name="sessions"
+    )
+    sign_in = models.ForeignKey(
+        LoginCheck, on_delete=models.SET_NULL, null=True, blank=True, related_name="sessions"
+    )
     session_key = models.CharField(_("session key"), max_length=64, unique=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     expires_at = models.DateTimeField(_("expires"), db_index=True)

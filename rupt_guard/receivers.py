@@ -26,7 +26,7 @@ def apply_outcome(request: HttpRequest, outcome: CheckOutcome) -> None:
     else:
         logout(request)
         return
-    remember_session(request.session, outcome.device)
+    remember_session(request.session, outcome.device, outcome.check)
     if outcome.decision == Decision.ALLOW and outcome.check.new_device:
         notify_new_device(request, outcome.check)
 

@@ -170,7 +170,7 @@ def pass_challenge(request: HttpRequest, otp_device: Any) -> Device | None:
             sender=CheckOutcome, user=request.user, device=device, method=method, request=request
         )
     mark_passed(request.session, device=device.pk if device is not None else None)
-    remember_session(request.session, device)
+    remember_session(request.session, device, mark.check)
     check = LoginCheck.objects.filter(pk=mark.check).select_related("user", "device").first()
     if check is not None and check.new_device:
         notify_new_device(request, check)

@@ -348,13 +348,14 @@ def test_prune_deletes_exactly_the_old_rows_in_batches(rows):
 def test_prune_batch_selects_are_limited(rows):
     with CaptureQueriesContext(connection) as queries:
         run_prune("--batch-size", "2")
+    # The batch selects (Django's delete collector adds its own, unlimited, per batch).
     selects = [
         q["sql"]
         for q in queries.captured_queries
-        if q["sql"].startswith('SELECT "rupt_guard_logincheck"."id"')
+        if q["sql"].startswith('SELECT "rupt_guard_logincheck"."id"') and "ORDER BY" in q["sql"]
     ]
     assert len(selects) == 4  # three batches, then the empty one
-    assert all("LIMIT 2" in sql and "ORDER BY" in sql for sql in selects)
+    assert all("LIMIT 2" in sql for sql in selects)
 
 
 def test_prune_dry_run_deletes_nothing_and_counts(rows):

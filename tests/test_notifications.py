@@ -170,6 +170,23 @@ class TestNotMeLink:
         assert Client().post(f"/rupt-guard/not-me/{old}/").status_code == 400
 
 
+def test_not_me_ends_a_sign_in_that_had_no_device(
+    client, user, login, mailoutbox, on_commit, email_code
+):
+    # The attacker sends no token: no device is known, yet the owner can still cut them off.
+    login(token=None)
+    device_id, _ = email_code()
+    with on_commit():
+        for _ in range(3):
+            client.post("/rupt-guard/challenge/", {"otp_device": device_id, "otp_token": "000000"})
+    link = link_in(only_mail(mailoutbox, "Someone used your password"))
+    attacker_session = client.session.session_key
+    done = Client().post(link)
+    assert b"could not be identified" in done.content
+    assert not Session.objects.filter(session_key=attacker_session).exists()
+    assert client.get("/rupt-guard/challenge/")["Location"].startswith("/accounts/login/")
+
+
 def test_signals_fire_with_their_arguments(
     client, user, login, pass_challenge, rupt_server, guard_settings_override
 ):

@@ -221,7 +221,7 @@ class ChallengeVerifyView(PendingChallengeView):
             },
         )
         if not form.is_valid():
-            if form.has_error("__all__", "invalid_token"):
+            if form.code_attempted:  # wrong, or refused while throttled: both count
                 record_failed_code(request._request)
             raise ValidationError({"non_field_errors": form.non_field_errors()})
         pass_challenge(request._request, request.user.otp_device)

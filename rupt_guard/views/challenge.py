@@ -51,7 +51,7 @@ class ChallengeView(View):
         if form.is_valid():
             pass_challenge(request, request.user.otp_device)
             return HttpResponseRedirect(safe_next(request))
-        if form.has_error("__all__", "invalid_token"):
+        if form.code_attempted:  # wrong, or refused while throttled: both count
             record_failed_code(request)
         return self.render(request, form)
 

@@ -1,6 +1,7 @@
 """Settings for the test suite. ``RUPT_GUARD_TEST_DB=postgres`` runs it on PostgreSQL."""
 
 import os
+import sys
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -17,7 +18,10 @@ if os.environ.get("RUPT_GUARD_TEST_DB") == "postgres":
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.postgresql",
-            "NAME": os.environ.get("PGDATABASE", "rupt_guard"),
+            # One name per Python version: tox may run them side by side.
+            "NAME": os.environ.get(
+                "PGDATABASE", f"rupt_guard_py{sys.version_info[0]}{sys.version_info[1]}"
+            ),
             "USER": os.environ.get("PGUSER", "postgres"),
             "HOST": os.environ.get("PGHOST", "127.0.0.1"),
             "PORT": os.environ.get("PGPORT", "5432"),

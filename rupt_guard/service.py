@@ -162,6 +162,9 @@ def pass_challenge(request: HttpRequest, otp_device: Any) -> Device | None:
     device = None
     if mark.device is not None:
         device = Device.objects.filter(pk=mark.device, user=request.user).first()
+    # Rupt says new_device only once: a first challenge given up and passed at a later
+    # sign-in is still this device's first verification, and the owner hears of it.
+    first_verification = device is not None and device.verified_at is None
     if device is not None and not device.is_blocked:
         method = method_for(otp_device)
         with transaction.atomic():
@@ -172,7 +175,7 @@ def pass_challenge(request: HttpRequest, otp_device: Any) -> Device | None:
     mark_passed(request.session, device=device.pk if device is not None else None)
     remember_session(request.session, device, mark.check)
     check = LoginCheck.objects.filter(pk=mark.check).select_related("user", "device").first()
-    if check is not None and check.new_device:
+    if check is not None and (check.new_device or first_verification):
         notify_new_device(request, check)
     return device
 

@@ -12,6 +12,7 @@ urlpatterns = [
     path("devices/<int:pk>/rename/", views.DeviceRenameView.as_view(), name="device_rename"),
     path("devices/<int:pk>/revoke/", views.DeviceRevokeView.as_view(), name="device_revoke"),
     path("not-me/<str:token>/", views.NotMeView.as_view(), name="not_me"),
+    path("confirm/", views.StepUpView.as_view(), name="step_up"),
 ]
 
 if apps.is_installed("rupt_guard.local"):

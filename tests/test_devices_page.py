@@ -60,7 +60,12 @@ def test_session_without_a_mark_must_pass_a_challenge(client, user):
     del session[SESSION_KEY]
     session.save()
     response = client.get(DEVICES)
-    assert response["Location"].startswith("/rupt-guard/challenge/?next=")
+    assert response["Location"] == "/rupt-guard/confirm/?next=%2Frupt-guard%2Fdevices%2F"
+    page = client.get(response["Location"])
+    assert page.status_code == 200
+    assert SESSION_KEY not in client.session  # a GET (say, a cross-site image) changes nothing
+    started = client.post("/rupt-guard/confirm/", {"next": DEVICES})
+    assert started["Location"] == "/rupt-guard/challenge/?next=%2Frupt-guard%2Fdevices%2F"
     assert client.session[SESSION_KEY]["state"] == "pending"
 
 
@@ -128,8 +133,12 @@ def test_revoke_needs_csrf(user, verified, client):
     assert verified.verified_at is not None
 
 
-def test_revoking_this_device_signs_me_out(client, verified):
-    client.post(f"/rupt-guard/devices/{verified.pk}/revoke/")
+@pytest.mark.parametrize("save_every_request", [False, True])
+def test_revoking_this_device_signs_me_out(client, verified, settings, save_every_request):
+    settings.SESSION_SAVE_EVERY_REQUEST = save_every_request
+    response = client.post(f"/rupt-guard/devices/{verified.pk}/revoke/")
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/"
     assert client.get("/private/")["Location"].startswith("/accounts/login/")
 
 

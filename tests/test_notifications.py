@@ -53,6 +53,18 @@ def test_new_device_email_after_the_challenge_once(
     assert len([m for m in mailoutbox if "New sign-in" in m.subject]) == 1
 
 
+def test_new_device_email_when_the_first_challenge_was_given_up(
+    client, user, login, pass_challenge, mailoutbox, on_commit
+):
+    login(device="dev-twice")
+    client.post("/accounts/logout/")  # gave up: Rupt will not say new_device again
+    login(device="dev-twice")
+    with on_commit():
+        pass_challenge()
+    mail = only_mail(mailoutbox, "New sign-in")
+    assert "this wasn't me" in mail.alternatives[0][0].lower()
+
+
 def test_new_device_email_when_policy_allows_it(
     client, user, login, mailoutbox, on_commit, guard_settings_override
 ):

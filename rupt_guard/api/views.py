@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from django.contrib.auth import authenticate, get_user_model, login
+from django.contrib.auth import authenticate, get_user_model, login, logout
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils.decorators import method_decorator
@@ -282,5 +282,8 @@ class DeviceRevokeView(APIView):
     @describe(request=None, responses={200: StatusSerializer, 403: ErrorSerializer})
     def post(self, request: Request, pk: int) -> Response:
         device = get_object_or_404(Device, pk=pk, user=request.user)
+        mark = read_mark(request.session)
         device_actions.revoke(device, by=request.user, request=request._request)
+        if mark is not None and mark.device == device.pk:
+            logout(request._request)  # this session was just ended with its device
         return Response({"status": "revoked", "id": device.pk})

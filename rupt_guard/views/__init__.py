@@ -1,7 +1,7 @@
 """Thin views: forms and templates; the work is in the service and device modules."""
 
 from .challenge import ChallengeView, GuardLogoutView, safe_next
-from .devices import DeviceListView, DeviceRenameView, DeviceRevokeView
+from .devices import DeviceListView, DeviceRenameView, DeviceRevokeView, StepUpView
 from .not_me import NotMeView
 
 __all__ = [
@@ -11,5 +11,6 @@ __all__ = [
     "DeviceRevokeView",
     "GuardLogoutView",
     "NotMeView",
+    "StepUpView",
     "safe_next",
 ]

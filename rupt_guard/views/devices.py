@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, render, resolve_url
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -21,6 +24,7 @@ from ..conf import guard_settings
 from ..middleware import challenge_url
 from ..models import Device
 from ..session import mark_pending, read_mark
+from .challenge import safe_next
 
 
 def trusted_session_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -30,11 +34,11 @@ def trusted_session_required(view: Callable[..., HttpResponse]) -> Callable[...,
     def wrapper(self: View, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
-        mark = read_mark(request.session)
-        if mark is None:
-            # Signed in before rupt_guard was installed (or by a path we never saw).
-            mark_pending(request.session, device=None, check=None)
-            return HttpResponseRedirect(challenge_url(request.get_full_path()))
+        if read_mark(request.session) is None:
+            # Signed in before rupt_guard was installed (or by a path we never saw): ask
+            # for a second factor first, through a POST so no cross-site GET can start it.
+            query = urlencode({"next": request.get_full_path()})
+            return HttpResponseRedirect(f"{reverse('rupt_guard:step_up')}?{query}")
         return view(self, request, *args, **kwargs)
 
     return wrapper
@@ -92,7 +96,30 @@ class DeviceRevokeView(View):
     @trusted_session_required
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         device = get_object_or_404(Device, pk=pk, user=request.user)
+        mark = read_mark(request.session)
         device_actions.revoke(device, by=request.user, request=request)
-        # Revoking this very device ended this session too: start again at the login.
+        if mark is not None and mark.device == device.pk:
+            # This very session was just ended: sign out cleanly rather than let the
+            # response save a session that no longer exists.
+            logout(request)
+            return HttpResponseRedirect(resolve_url(settings.LOGIN_URL))
         messages.success(request, _("The device was signed out and forgotten."), fail_silently=True)
         return HttpResponseRedirect(reverse("rupt_guard:devices"))
+
+
+class StepUpView(View):
+    """A session with no rupt_guard mark asks to confirm itself with a second factor."""
+
+    template_name = "rupt_guard/step_up.html"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        return render(request, self.template_name, {"next": safe_next(request)})
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if read_mark(request.session) is None:
+            mark_pending(request.session, device=None, check=None)
+        return HttpResponseRedirect(challenge_url(safe_next(request)))

@@ -10,7 +10,7 @@ from importlib import import_module
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -27,15 +27,18 @@ def remember_session(
     key = getattr(session, "session_key", None)
     if not key or (device is None and check is None):
         return  # e.g. signed-cookie sessions: nothing server-side to end later
-    check_pk = check.pk if isinstance(check, LoginCheck) else check
-    DeviceSession.objects.update_or_create(
-        session_key=key,
-        defaults={
-            "device": device,
-            "sign_in_id": check_pk,
-            "expires_at": session.get_expiry_date(),
-        },
-    )
+    fields = {
+        "device": device,
+        "sign_in_id": check.pk if isinstance(check, LoginCheck) else check,
+        "expires_at": session.get_expiry_date(),
+    }
+    # login() and the challenge both hand out a fresh key, so this is an INSERT; the
+    # update is only for a key seen before (a site that logs a session in twice).
+    try:
+        with transaction.atomic():
+            DeviceSession.objects.create(session_key=key, **fields)
+    except IntegrityError:
+        DeviceSession.objects.filter(session_key=key).update(**fields)
 
 
 def end_sessions(device: Device) -> int:

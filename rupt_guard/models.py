@@ -158,3 +158,21 @@ class DeviceSession(models.Model):
 
     def __str__(self) -> str:
         return f"{self.device} ({self.created_at:%Y-%m-%d %H:%M})"
+
+
+class UsedIdentification(models.Model):
+    """A digest of every identification token completed here, so none is accepted twice.
+
+    Rupt's documentation does not say its tokens are single-use; a captured token must
+    not be replayable with a phished password, whatever the provider does.
+    """
+
+    token_digest = models.CharField(_("token digest"), max_length=64, unique=True)
+    used_at = models.DateTimeField(_("used"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("used identification")
+        verbose_name_plural = _("used identifications")
+
+    def __str__(self) -> str:
+        return self.token_digest[:12]

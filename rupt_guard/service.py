@@ -25,12 +25,13 @@ from .providers import (
     Identification,
     ProviderBadResponse,
     ProviderError,
+    TokenRejected,
     get_provider,
     validate_token,
 )
 from .providers.base import TOKEN_MAX_LENGTH
 from .session import claim_notice, count_failed_code, mark_passed, read_mark
-from .store import ClientInfo, record_check, record_sighting
+from .store import ClientInfo, claim_token, record_check, record_sighting
 from .verification import account_id, mark_verified, method_for, verification_state
 
 logger = logging.getLogger(__name__)
@@ -79,7 +80,10 @@ def check_login(
     if token:
         started = time.perf_counter()
         try:
-            identification = get_provider().complete(validate_token(token), account)
+            valid_token = validate_token(token)
+            if not claim_token(valid_token):
+                raise TokenRejected("identification already used at this site")
+            identification = get_provider().complete(valid_token, account)
         except ProviderError as exc:
             error = exc
         except Exception as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from dataclasses import dataclass
 from typing import Any
@@ -10,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from .models import Device, LoginCheck
+from .models import Device, LoginCheck, UsedIdentification
 from .user_agents import label_for
 
 USER_AGENT_LENGTH = LoginCheck._meta.get_field("user_agent").max_length
@@ -93,6 +94,17 @@ def _refreshed(device: Device, fields: dict[str, Any]) -> Device:
     for name, value in fields.items():
         setattr(device, name, value)
     return device
+
+
+def claim_token(token: str) -> bool:
+    """Note that ``token`` was presented; False when it had been presented before."""
+    digest = hashlib.sha256(token.lower().encode()).hexdigest()
+    try:
+        with transaction.atomic():
+            UsedIdentification.objects.create(token_digest=digest)
+    except IntegrityError:
+        return False
+    return True
 
 
 def record_check(**fields: Any) -> LoginCheck:

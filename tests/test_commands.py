@@ -478,3 +478,16 @@ def test_prune_keeps_blocked_devices_however_old(rows):
     assert set(Device.objects.values_list("pk", flat=True)) == pks(rows["new"]["devices"]) | {
         old.pk
     }
+
+
+def test_prune_forgets_used_tokens_after_a_day(db):
+    from rupt_guard.models import UsedIdentification
+
+    old = UsedIdentification.objects.create(
+        token_digest="a" * 64, used_at=timezone.now() - timedelta(days=2)
+    )
+    fresh = UsedIdentification.objects.create(token_digest="b" * 64)
+    out = run_prune()
+    assert list(UsedIdentification.objects.values_list("pk", flat=True)) == [fresh.pk]
+    assert "rupt_guard.UsedIdentification: 1 deleted" in out
+    assert old.pk not in UsedIdentification.objects.values_list("pk", flat=True)

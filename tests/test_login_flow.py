@@ -322,3 +322,16 @@ def test_garbage_from_the_browser_never_answers_500(client, user, rupt_server, b
     check = LoginCheck.objects.get()
     assert check.reason == Reason.BAD_TOKEN
     assert check.ip is None
+
+
+def test_a_replayed_token_is_refused_without_asking_rupt(
+    client, user, login, rupt_server, guard_settings_override
+):
+    guard_settings_override(ON_MISSING_TOKEN="block")
+    token = rupt_server.identify("dev-replayed")
+    assert outcome_of(login(token=token), client) == "challenge"
+    client.logout()
+    assert outcome_of(login(token=token.upper()), client) == "block"
+    last = LoginCheck.objects.order_by("-created_at").first()
+    assert (last.reason, last.provider_error) == (Reason.BAD_TOKEN, "token_rejected")
+    assert len(rupt_server.requests) == 1

@@ -43,6 +43,7 @@ def login_once(client: Client, token: str | None) -> tuple[int, float, list[str]
     data = {"username": "bench", "password": PASSWORD}
     if token is not None:
         data["rupt_identification"] = token
+    connection.queries_log.clear()
     with CaptureQueriesContext(connection) as queries:
         started = time.perf_counter()
         response = client.post("/accounts/login/", data)
@@ -76,7 +77,8 @@ def main() -> None:
     args = parser.parse_args()
 
     setup_test_environment()
-    connection.creation.create_test_db(verbosity=0)
+    real_name = connection.settings_dict["NAME"]
+    connection.creation.create_test_db(verbosity=0, autoclobber=True)
     fake, server = start_fake_rupt()
     user = get_user_model().objects.create_user("bench", "bench@example.com", PASSWORD)
     guard = {"CLIENT_ID": "c", "API_SECRET": SECRET, "API_BASE_URL": fake.url}
@@ -106,6 +108,7 @@ def main() -> None:
         )
         measure("rupt_guard, new device (challenge)", args.rounds, fake.identify, args.sql)
     server.shutdown()
+    connection.creation.destroy_test_db(real_name, verbosity=0)
 
 
 if __name__ == "__main__":

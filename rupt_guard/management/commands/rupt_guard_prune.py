@@ -19,7 +19,7 @@ from django.db import models, router, transaction
 from django.utils import timezone
 
 from rupt_guard.conf import guard_settings
-from rupt_guard.models import Device, DeviceSession, LoginCheck
+from rupt_guard.models import Device, DeviceSession, LoginCheck, UsedIdentification
 
 
 class Command(BaseCommand):
@@ -69,6 +69,11 @@ class Command(BaseCommand):
 
         # Expired rows first: a device deleted later then has fewer sessions to cascade to.
         self.prune(DeviceSession, models.Q(expires_at__lt=now), f"expired before {_at(now)}")
+        # Identification tokens live minutes; a day of memory outlasts any of them.
+        remembered = now - timedelta(days=1)
+        self.prune(
+            UsedIdentification, models.Q(used_at__lt=remembered), f"used before {_at(remembered)}"
+        )
         if apps.is_installed("rupt_guard.local"):
             local = apps.get_model("rupt_guard_local", "LocalIdentification")
             self.prune(local, models.Q(expires_at__lt=now), f"expired before {_at(now)}")

@@ -64,12 +64,16 @@ def test_wheel_installs_into_an_empty_environment_and_imports_without_settings(t
     subprocess.run([python, "-m", "pip", "install", "--quiet", "--no-deps", str(wheel)], check=True)
     probe = (
         "import pathlib, rupt_guard; p = pathlib.Path(rupt_guard.__file__).parent; "
-        "print(rupt_guard.__version__, all((p / f).is_file() for f in ("
+        "print(rupt_guard.__version__, p, all((p / f).is_file() for f in ("
         "'templates/rupt_guard/challenge.html', 'static/rupt_guard/identify.js', "
         "'local/static/rupt_guard_local/sdk.js', 'migrations/0001_initial.py', 'py.typed', "
         "'locale/fr/LC_MESSAGES/django.mo')))"
     )
+    # -I: isolated, so neither PYTHONPATH nor the working directory can supply the source tree.
     result = subprocess.run(
-        [python, "-c", probe], capture_output=True, text=True, check=True, cwd=tmp_path
+        [python, "-I", "-c", probe], capture_output=True, text=True, check=True, cwd=tmp_path
     )
-    assert result.stdout.split() == ["0.1.0", "True"]
+    assert str(ROOT) not in result.stdout
+    version, location, complete = result.stdout.split()
+    assert (version, complete) == ("0.1.0", "True")
+    assert location.startswith(str(tmp_path / "env"))

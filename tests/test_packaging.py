@@ -61,7 +61,9 @@ def test_wheel_installs_into_an_empty_environment_and_imports_without_settings(t
     venv.create(tmp_path / "env", with_pip=True)
     python = tmp_path / "env" / "bin" / "python"
     # --no-deps: the point is what the wheel itself carries, and no download is needed.
-    subprocess.run([python, "-m", "pip", "install", "--quiet", "--no-deps", str(wheel)], check=True)
+    subprocess.run(
+        [python, "-I", "-m", "pip", "install", "--quiet", "--no-deps", str(wheel)], check=True
+    )
     probe = (
         "import pathlib, rupt_guard; p = pathlib.Path(rupt_guard.__file__).parent; "
         "print(rupt_guard.__version__, p, all((p / f).is_file() for f in ("
@@ -71,8 +73,9 @@ def test_wheel_installs_into_an_empty_environment_and_imports_without_settings(t
     )
     # -I: isolated, so neither PYTHONPATH nor the working directory can supply the source tree.
     result = subprocess.run(
-        [python, "-I", "-c", probe], capture_output=True, text=True, check=True, cwd=tmp_path
+        [python, "-I", "-c", probe], capture_output=True, text=True, check=False, cwd=tmp_path
     )
+    assert result.returncode == 0, result.stderr
     assert str(ROOT) not in result.stdout
     version, location, complete = result.stdout.split()
     assert (version, complete) == ("0.1.0", "True")

@@ -44,10 +44,6 @@ class CheckOutcome:
     device: Device | None
     check: LoginCheck
 
-    @property
-    def allowed(self) -> bool:
-        return self.decision == Decision.ALLOW
-
 
 def token_from_request(request: HttpRequest | None) -> str | None:
     """The identification token the login form posted, or None. Never raises."""

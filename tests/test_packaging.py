@@ -7,10 +7,15 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_wheel_ships_migrations_templates_static_and_marker(tmp_path):
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    """The project's wheel, built once without build isolation (no download)."""
+    folder = tmp_path_factory.mktemp("dist")
     subprocess.run(
         [
             sys.executable,
@@ -21,12 +26,16 @@ def test_wheel_ships_migrations_templates_static_and_marker(tmp_path):
             "--no-deps",
             "--no-build-isolation",
             "--wheel-dir",
-            str(tmp_path),
+            str(folder),
             str(ROOT),
         ],
         check=True,
     )
-    (wheel,) = tmp_path.glob("rupt_guard-*.whl")
+    (built,) = folder.glob("rupt_guard-*.whl")
+    return built
+
+
+def test_wheel_ships_migrations_templates_static_and_marker(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     # Every file of the app that git tracks: code, migrations, templates, static, locale.
     tracked = subprocess.run(
@@ -39,25 +48,9 @@ def test_wheel_ships_migrations_templates_static_and_marker(tmp_path):
     assert not any(name.startswith(("tests/", "example_project/")) for name in names)
 
 
-def test_wheel_installs_into_an_empty_environment_and_imports_without_settings(tmp_path):
+def test_wheel_installs_into_an_empty_environment_and_imports_without_settings(wheel, tmp_path):
     import venv
 
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--wheel-dir",
-            str(tmp_path / "dist"),
-            str(ROOT),
-        ],
-        check=True,
-    )
-    (wheel,) = (tmp_path / "dist").glob("rupt_guard-*.whl")
     venv.create(tmp_path / "env", with_pip=True)
     python = tmp_path / "env" / "bin" / "python"
     # --no-deps: the point is what the wheel itself carries, and no download is needed.

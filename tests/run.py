@@ -45,6 +45,7 @@ def main(pytest_args: list[str]) -> int:
 
     env = {**os.environ, "PYTHONPATH": str(ROOT), "DJANGO_SETTINGS_MODULE": "tests.settings"}
     run(BIN / "ruff", "check", ".")
+    run(BIN / "ruff", "format", "--check", ".")
     run(PYTHON, "-m", "django", "makemigrations", "--check", "--dry-run", env=env)
 
     try:

@@ -1,6 +1,7 @@
 """Create (or reset) the demo user and say how to sign in."""
 
 import base64
+import io
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
@@ -32,3 +33,17 @@ class Command(BaseCommand):
             secret = base64.b32encode(device.bin_key).decode()
             self.stdout.write(f"TOTP secret (add it to an authenticator app): {secret}")
             self.stdout.write(f"  or scan: {device.config_url}")
+            self.print_qr(device.config_url)
+
+    def print_qr(self, url):
+        # The demo extra brings qrcode, so a phone can scan the authenticator straight
+        # from the terminal.
+        try:
+            import qrcode
+        except ImportError:
+            return
+        code = qrcode.QRCode(border=1)
+        code.add_data(url)
+        drawing = io.StringIO()
+        code.print_ascii(out=drawing, invert=True)
+        self.stdout.write(drawing.getvalue(), ending="")

@@ -143,27 +143,29 @@ def schedule_sync(device_pk: int) -> None:
 
 
 def sync_metadata(device_pk: int) -> bool:
-    """Make the provider's metadata say what ``Device.verified_at`` says, for this account.
+    """Make the provider's metadata for this device say what our records say.
 
-    Verified: this account's entry is written (other accounts' entries stay). Not verified
-    (revoked): this account's entry is removed, so that ``TRUST_RUPT_METADATA`` cannot
-    restore a trust that was withdrawn here. A failure is logged and leaves
-    ``metadata_sync_pending`` set for ``rupt_guard_sync``; it never changes our record.
+    Rupt keeps one metadata map per device, shared by every account that uses it. The
+    entries of every account we have a row for on that device are written from those rows
+    (verified: an entry; revoked: none), so no account's stale copy can bring back a trust
+    withdrawn here. Entries of accounts we do not know stay as the provider had them. A
+    failure is logged and leaves ``metadata_sync_pending`` set for ``rupt_guard_sync``; it
+    never changes our record.
     """
-    device = Device.objects.select_related("user").filter(pk=device_pk).first()
+    device = Device.objects.filter(pk=device_pk).first()
     if device is None:
         return False
     field = guard_settings.METADATA_VERIFIED_FIELD
-    account = account_id(device.user)
-    kept = [
+    rows = list(Device.objects.filter(external_id=device.external_id).select_related("user"))
+    accounts = {row.pk: account_id(row.user) for row in rows}
+    foreign = [
         entry
         for entry in (device.metadata or {}).get(field, [])
-        # Another account's entry (even "a:b:..." when this account is "a") stays.
-        if isinstance(entry, str) and entry_time(entry, account) is None
+        if isinstance(entry, str)
+        and all(entry_time(entry, account) is None for account in accounts.values())
     ]
-    entries = kept
-    if device.verified_at is not None:
-        entries = [*kept, format_entry(account, device.verified_at)]
+    ours = [format_entry(accounts[row.pk], row.verified_at) for row in rows if row.verified_at]
+    entries = [*foreign, *ours]
     try:
         get_provider().update_metadata(device.external_id, {field: entries})
     except (ProviderError, ValueError) as exc:
@@ -174,7 +176,11 @@ def sync_metadata(device_pk: int) -> bool:
             getattr(exc, "reason", type(exc).__name__),
         )
         return False
-    metadata = dict(device.metadata or {})
-    metadata[field] = entries
-    Device.objects.filter(pk=device.pk).update(metadata=metadata, metadata_sync_pending=False)
+    # The push carried every row's current state, so none of them is pending any more.
+    for row in rows:
+        metadata = dict(row.metadata or {})
+        metadata[field] = entries
+        Device.objects.filter(pk=row.pk, verified_at=row.verified_at).update(
+            metadata=metadata, metadata_sync_pending=False
+        )
     return True

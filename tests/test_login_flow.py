@@ -245,6 +245,29 @@ class TestRuptMetadata:
         stored.refresh_from_db()
         assert stored.verified_at is None and stored.metadata_sync_pending
 
+    def test_a_shared_devices_stale_copy_cannot_restore_a_revoked_entry(
+        self, client, user, login, rupt_server, guard_settings_override
+    ):
+        from rupt_guard import devices
+        from rupt_guard.verification import sync_metadata
+
+        guard_settings_override(TRUST_RUPT_METADATA=True)
+        bob = get_user_model().objects.create_user("bob", "b@example.com", "x")
+        rupt_server.metadata["family-pc"] = {}
+        alice_pc = Device.objects.create(user=user, external_id="family-pc")
+        bob_pc = Device.objects.create(user=bob, external_id="family-pc")
+        rupt_server.pairs |= {(str(user.pk), "family-pc"), (str(bob.pk), "family-pc")}
+        for row in (alice_pc, bob_pc):  # both verify; each push carries both entries
+            Device.objects.filter(pk=row.pk).update(verified_at="2026-11-20T10:00:00Z")
+            assert sync_metadata(row.pk)
+        assert len(rupt_server.metadata["family-pc"]["2fa_verified"]) == 2
+        for row in (alice_pc, bob_pc):  # Alice revokes, then Bob does, from his old copy
+            row.refresh_from_db()
+            devices.revoke(row)
+            assert sync_metadata(row.pk)
+        assert rupt_server.metadata["family-pc"]["2fa_verified"] == []
+        assert outcome_of(login(device="family-pc"), client) == "challenge"
+
     @pytest.mark.parametrize(
         "entry", ["{pk}:0001-01-01T00:00:00+14:00", "{pk}:2026-11-20T10:00:00", "{pk}:9999"]
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.apps import apps
+from django.db import transaction
 from django_otp import devices_for_user
 
 from .conf import guard_settings
@@ -37,7 +38,14 @@ def challenge_devices(user: Any) -> list[Any]:
         return []
     from django_otp.plugins.otp_email.models import EmailDevice
 
-    device, _ = EmailDevice.objects.get_or_create(
-        user=user, name=EMAIL_FALLBACK_NAME, defaults={"confirmed": True}
-    )
+    fallbacks = EmailDevice.objects.filter(user=user, name=EMAIL_FALLBACK_NAME).order_by("pk")
+    device = fallbacks.first()
+    if device is None:
+        with transaction.atomic():
+            # Two sign-ins at once must not create two: nothing unique guards the name,
+            # so the user's row is locked while the device is made.
+            list(type(user)._default_manager.select_for_update().filter(pk=user.pk).values("pk"))
+            device = fallbacks.first() or EmailDevice.objects.create(
+                user=user, name=EMAIL_FALLBACK_NAME, confirmed=True
+            )
     return [device]

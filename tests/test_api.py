@@ -178,8 +178,9 @@ def test_malformed_requests_get_field_errors(api, user, body, field):
     assert not LoginCheck.objects.exists()
 
 
-def test_malformed_json_is_a_400(api, user):
-    response = api.post(LOGIN, "{nope", content_type="application/json")
+@pytest.mark.parametrize("body", ["{nope", "[]", '"alice"', "1", "null", '[{"username": 1}]'])
+def test_malformed_or_non_object_json_is_a_400(api, user, body):
+    response = api.post(LOGIN, body, content_type="application/json")
     assert response.status_code == 400
 
 
@@ -206,6 +207,21 @@ def test_forged_forwarded_for_does_not_reset_the_throttle(api, user, guard_setti
         for n in range(4)
     ]
     assert codes == [400, 400, 429, 429]
+
+
+def test_a_numeric_username_is_throttled_like_its_string(api, guard_settings_override):
+    get_user_model().objects.create_user("12345", "n@example.com", "x")
+    guard_settings_override(API_THROTTLE_RATES={"login_account": "2/min"})
+    codes = [
+        api.post(
+            LOGIN,
+            {"username": name, "password": "wrong"},
+            format="json",
+            REMOTE_ADDR=f"198.51.100.{n}",
+        ).status_code
+        for n, name in enumerate([12345, "12345", 12345])
+    ]
+    assert codes == [400, 400, 429]
 
 
 def test_guessing_one_account_from_many_addresses_is_throttled(api, user, guard_settings_override):

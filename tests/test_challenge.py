@@ -210,3 +210,34 @@ def test_email_fallback_is_not_offered_once_the_user_has_a_factor(
     refused = client.post(CHALLENGE, {"otp_device": fallback_id, "otp_token": code})
     assert refused.status_code == 200
     assert client.session[SESSION_KEY]["state"] == "pending"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_challenges_make_one_email_fallback():
+    import threading
+
+    from django.db import connection
+    from django_otp.plugins.otp_email.models import EmailDevice
+
+    from rupt_guard.factors import challenge_devices
+
+    for n in range(10):
+        user = get_user_model().objects.create_user(f"racer{n}", f"r{n}@example.com", "x")
+        barrier = threading.Barrier(4)
+        offered = []
+
+        def challenge(user=user, barrier=barrier, offered=offered):
+            barrier.wait()
+            try:
+                offered.append(challenge_devices(user)[0].pk)
+            finally:
+                connection.close()
+
+        workers = [threading.Thread(target=challenge) for _ in range(4)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        assert EmailDevice.objects.filter(user=user).count() == 1
+        assert len(set(offered)) == 1 and len(offered) == 4

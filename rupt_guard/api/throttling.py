@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -49,12 +50,13 @@ class LoginAccountThrottle(_GuardThrottle):
     scope = "login_account"
 
     def identity(self, request: Any) -> str | None:
-        name = (
-            request.data.get(get_user_model().USERNAME_FIELD) if request.method == "POST" else None
-        )
-        if not isinstance(name, str) or not name:
+        # Throttles run before validation: the body may be any JSON, or no object at all.
+        data = request.data if isinstance(request.data, Mapping) else {}
+        name = data.get(get_user_model().USERNAME_FIELD)
+        if isinstance(name, bool) or not isinstance(name, str | int | float):
             return None
-        return hashlib.sha256(name.strip().lower().encode()).hexdigest()[:32]
+        name = str(name).strip().lower()  # 12345 and "12345" are the same account
+        return hashlib.sha256(name.encode()).hexdigest()[:32] if name else None
 
 
 class ChallengeThrottle(_GuardThrottle):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.apps import apps
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django_otp import devices_for_user
 
@@ -44,7 +45,8 @@ def challenge_devices(user: Any) -> list[Any]:
         with transaction.atomic():
             # Two sign-ins at once must not create two: nothing unique guards the name,
             # so the user's row is locked while the device is made.
-            list(type(user)._default_manager.select_for_update().filter(pk=user.pk).values("pk"))
+            users = get_user_model()._default_manager
+            list(users.select_for_update().filter(pk=user.pk).values("pk"))
             device = fallbacks.first() or EmailDevice.objects.create(
                 user=user, name=EMAIL_FALLBACK_NAME, confirmed=True
             )

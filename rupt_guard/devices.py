@@ -17,6 +17,7 @@ from django.utils import timezone
 from . import signals
 from .choices import VerificationMethod
 from .models import Device, DeviceSession, LoginCheck
+from .session import note_tracked_key
 from .verification import mark_verified, record_verification, schedule_sync
 
 
@@ -24,8 +25,13 @@ def remember_session(
     session: Any, device: Device | None, check: LoginCheck | int | None = None
 ) -> None:
     """Note which device (and sign-in) this session came from, so that it can be ended."""
+    if device is None and check is None:
+        return
+    if getattr(session, "session_key", None) is None and hasattr(session, "save"):
+        # login() over another user's session flushed it: give it its key now.
+        session.save()
     key = getattr(session, "session_key", None)
-    if not key or (device is None and check is None):
+    if not key:
         return  # e.g. signed-cookie sessions: nothing server-side to end later
     fields = {
         "device": device,
@@ -39,6 +45,13 @@ def remember_session(
             DeviceSession.objects.create(session_key=key, **fields)
     except IntegrityError:
         DeviceSession.objects.filter(session_key=key).update(**fields)
+    note_tracked_key(session, key)
+
+
+def follow_new_session_key(session: Any, old_key: str) -> None:
+    """The session changed key (e.g. update_session_auth_hash): keep it revocable."""
+    DeviceSession.objects.filter(session_key=old_key).update(session_key=session.session_key)
+    note_tracked_key(session, session.session_key)
 
 
 def end_sessions(device: Device) -> int:

@@ -73,7 +73,15 @@ class RuptGuardMiddleware:
     ) -> HttpResponse | None:
         session = getattr(request, "session", None)
         mark = read_mark(session) if session is not None else None
-        if mark is None or not mark.pending:
+        if mark is None:
+            return None
+        current_key = session.session_key
+        if mark.tracked_key and current_key and mark.tracked_key != current_key:
+            # Only when the key rotated since the sign-in: one UPDATE, then never again.
+            from .devices import follow_new_session_key
+
+            follow_new_session_key(session, mark.tracked_key)
+        if not mark.pending:
             return None
         # Expiry first: the challenge itself must not stay open past CHALLENGE_TIMEOUT.
         if mark.expired():

@@ -22,6 +22,8 @@ class Mark:
     device: int | None = None
     check: int | None = None
     expires_at: float | None = None
+    # The session key its DeviceSession row was recorded under (see devices.remember_session).
+    tracked_key: str | None = None
 
     @property
     def pending(self) -> bool:
@@ -40,6 +42,7 @@ def read_mark(session: Any) -> Mark | None:
         device=raw.get("device"),
         check=raw.get("check"),
         expires_at=raw.get("expires_at"),
+        tracked_key=raw.get("key"),
     )
 
 
@@ -55,6 +58,12 @@ def mark_passed(session: Any, *, device: int | None) -> Mark:
     return mark
 
 
+def note_tracked_key(session: Any, key: str) -> None:
+    raw = session.get(SESSION_KEY)
+    if isinstance(raw, dict):
+        session[SESSION_KEY] = {**raw, "key": key}
+
+
 def _write(session: Any, mark: Mark) -> None:
     session[SESSION_KEY] = {
         key: value
@@ -63,6 +72,7 @@ def _write(session: Any, mark: Mark) -> None:
             "device": mark.device,
             "check": mark.check,
             "expires_at": mark.expires_at,
+            "key": mark.tracked_key,
         }.items()
         if value is not None
     }

@@ -163,3 +163,47 @@ def test_saving_a_user_without_a_new_password_keeps_trust(user, verified):
     user.save()
     verified.refresh_from_db()
     assert verified.verified_at is not None
+
+
+def test_a_sign_in_over_another_users_session_stays_revocable(
+    client, user, login, rupt_server, guard_settings_override
+):
+    from rupt_guard import devices
+
+    guard_settings_override(ON_NEW_DEVICE="allow")
+    get_user_model().objects.create_user("bob", "bob@example.com", "bob-password-1")
+    client.post(
+        "/accounts/login/",
+        {
+            "username": "bob",
+            "password": "bob-password-1",
+            "rupt_identification": rupt_server.identify("family"),
+        },
+    )
+    login(device="family")  # Alice signs in over Bob's session: login() flushes it
+    alices = Device.objects.get(user=user, external_id="family")
+    assert DeviceSession.objects.filter(
+        device=alices, session_key=client.session.session_key
+    ).exists()
+    devices.block(alices)
+    assert client.get("/private/")["Location"].startswith("/accounts/login/")
+
+
+def test_a_password_change_does_not_make_the_session_unrevocable(client, user, verified):
+    from rupt_guard import devices
+
+    old_key = client.session.session_key
+    response = client.post(
+        "/accounts/password/",
+        {
+            "old_password": PASSWORD,
+            "new_password1": "brand new pass 42!",
+            "new_password2": "brand new pass 42!",
+        },
+    )
+    assert response.status_code == 302
+    assert client.session.session_key != old_key  # update_session_auth_hash rotated it
+    assert client.get("/private/").status_code == 200  # the gate follows the new key
+    assert DeviceSession.objects.filter(session_key=client.session.session_key).exists()
+    devices.block(Device.objects.get(pk=verified.pk))
+    assert client.get("/private/")["Location"].startswith("/accounts/login/")

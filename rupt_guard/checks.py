@@ -141,4 +141,17 @@ def check_wiring(app_configs: Any = None, **kwargs: Any) -> list:
                 id="rupt_guard.W004",
             )
         )
+    from django.apps import apps
+
+    if apps.is_installed("rest_framework.authtoken"):
+        messages.append(
+            Warning(
+                "rest_framework.authtoken is installed: its obtain_auth_token view hands out a "
+                "token for a password alone, and IsDeviceVerified accepts token-authenticated "
+                "requests.",
+                hint="Issue tokens from RUPT_GUARD['LOGIN_RESPONSE'] (called only after the "
+                "gate) and do not route obtain_auth_token; silence this check if you do so.",
+                id="rupt_guard.W006",
+            )
+        )
     return messages

@@ -141,3 +141,16 @@ def test_counts_and_durations_are_validated(settings, key, value):
 def test_retention_may_be_none(settings):
     settings.RUPT_GUARD = {"LOGIN_CHECK_RETENTION_DAYS": None}
     assert guard_settings.LOGIN_CHECK_RETENTION_DAYS is None
+
+
+def test_token_issuing_by_password_alone_is_flagged(settings, monkeypatch):
+    from django.apps import apps
+
+    settings.RUPT_GUARD = {"API_SECRET": "s", "CLIENT_ID": "c"}
+    assert check_ids() == set()
+    # Installing authtoken for real would need its migrations; the check only asks this.
+    installed = apps.is_installed
+    monkeypatch.setattr(
+        apps, "is_installed", lambda name: name == "rest_framework.authtoken" or installed(name)
+    )
+    assert check_ids() == {"rupt_guard.W006"}

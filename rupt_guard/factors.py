@@ -19,6 +19,11 @@ def account_email(user: Any) -> str:
     return getattr(user, user.get_email_field_name(), "") or ""
 
 
+def sends_code(device: Any) -> bool:
+    """A device that must be asked to send a code first (django-otp's email device)."""
+    return device._meta.label_lower == "otp_email.emaildevice"
+
+
 def is_email_fallback(device: Any) -> bool:
     return (
         device._meta.label_lower == "otp_email.emaildevice" and device.name == EMAIL_FALLBACK_NAME

@@ -30,7 +30,7 @@ from .providers import (
     validate_token,
 )
 from .providers.base import TOKEN_MAX_LENGTH
-from .session import claim_notice, count_failed_code, mark_passed, read_mark
+from .session import Mark, claim_notice, count_failed_code, mark_passed, read_mark
 from .store import ClientInfo, claim_token, record_check, record_sighting
 from .verification import account_id, mark_verified, method_for, verification_state
 
@@ -174,7 +174,7 @@ def pass_challenge(request: HttpRequest, otp_device: Any) -> Device | None:
         )
     mark_passed(request.session, device=device.pk if device is not None else None)
     remember_session(request.session, device, mark.check)
-    check = LoginCheck.objects.filter(pk=mark.check).select_related("user", "device").first()
+    check = _sign_in_of(mark)
     if check is not None and (check.new_device or first_verification):
         notify_new_device(request, check)
     return device
@@ -194,6 +194,11 @@ def notify_unconfirmed(request: HttpRequest) -> None:
         return
     if not claim_notice(request.session):
         return
-    check = LoginCheck.objects.filter(pk=mark.check).select_related("user", "device").first()
+    check = _sign_in_of(mark)
     if check is not None:
         notify_unconfirmed_sign_in(request, check)
+
+
+def _sign_in_of(mark: Mark) -> LoginCheck | None:
+    """The login check that left this mark, with what its emails show."""
+    return LoginCheck.objects.filter(pk=mark.check).select_related("user", "device").first()

@@ -22,9 +22,9 @@ from rest_framework.views import APIView
 
 from rupt_guard import devices as device_actions
 from rupt_guard.backends import OUTCOME_ATTRIBUTE
-from rupt_guard.choices import CheckSource, Decision, VerificationMethod
+from rupt_guard.choices import CheckSource, Decision
 from rupt_guard.conf import guard_settings
-from rupt_guard.factors import challenge_devices
+from rupt_guard.factors import challenge_devices, sends_code
 from rupt_guard.forms import ChallengeForm
 from rupt_guard.models import Device
 from rupt_guard.providers import get_provider
@@ -80,7 +80,7 @@ def challenge_body(user: Any, expires_at: float | None) -> dict[str, Any]:
                     "device": device.persistent_id,
                     "type": method_for(device).value,
                     "name": device.name,
-                    "sends_code": method_for(device) == VerificationMethod.EMAIL,
+                    "sends_code": sends_code(device),
                 }
                 for device in challenge_devices(user)
             ],
@@ -183,8 +183,7 @@ class ChallengeSendView(PendingChallengeView):
         candidates = [
             device
             for device in challenge_devices(request.user)
-            if method_for(device) == VerificationMethod.EMAIL
-            and (wanted is None or device.persistent_id == wanted)
+            if sends_code(device) and (wanted is None or device.persistent_id == wanted)
         ]
         if not candidates:
             raise ValidationError({"device": [_("No device of yours can send a code.")]})

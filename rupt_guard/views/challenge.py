@@ -14,11 +14,10 @@ from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 
-from ..choices import VerificationMethod
+from ..factors import sends_code
 from ..forms import ChallengeForm
 from ..service import pass_challenge, record_failed_code
 from ..session import read_mark
-from ..verification import method_for
 
 
 def safe_next(request: HttpRequest) -> str:
@@ -59,7 +58,7 @@ class ChallengeView(View):
         context = {
             "form": form,
             "devices": form.devices,
-            "email_devices": [d for d in form.devices if method_for(d) == VerificationMethod.EMAIL],
+            "email_devices": [d for d in form.devices if sends_code(d)],
             "next": safe_next(request),
         }
         return render(request, self.template_name, context)

@@ -1,35 +1,29 @@
-"""The hook into authentication: credentials like ModelBackend, then the risk check."""
+"""The hook into authentication: the password check, then the sign-in lifecycle."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.contrib.auth.backends import ModelBackend
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
-from .choices import CheckSource, Decision
 from .conf import guard_settings
-from .service import check_login, token_from_request
+from .lifecycle import gated_sign_in, is_interactive_sign_in, password_accepted
 
-OUTCOME_ATTRIBUTE = "_rupt_guard_outcome"
-
-
-def is_interactive_sign_in(request: Any) -> bool:
-    """A login form post carrying our field, not e.g. HTTP Basic auth on an API call.
-
-    DRF passes its own ``Request`` (not an ``HttpRequest``) and no form field, so API
-    authentication never reaches the provider. A login that skips this (a form without
-    the field, another backend) is still checked by the ``user_logged_in`` receiver.
-    """
-    return (
-        isinstance(request, HttpRequest)
-        and request.method == "POST"
-        and guard_settings.TOKEN_FIELD in request.POST
-    )
+__all__ = ["RuptGuardBackend", "gated_sign_in", "is_interactive_sign_in"]
 
 
 class RuptGuardBackend(ModelBackend):
+    """ModelBackend's password check (or ``PASSWORD_BACKEND``'s), then the gate's rules.
+
+    A right password becomes a sign-in only where the gate will see it: a login form (checked
+    here, so a blocked device gets the form's usual error) or any ``HttpRequest`` that
+    ``login()`` follows (checked by the ``user_logged_in`` receiver). A password presented
+    anywhere else (DRF's Basic authentication, ``obtain_auth_token``) raises
+    ``PermissionDenied``, so no later backend accepts it either.
+    """
+
     def authenticate(
         self,
         request: HttpRequest | None,
@@ -37,15 +31,23 @@ class RuptGuardBackend(ModelBackend):
         password: str | None = None,
         **kwargs: Any,
     ) -> Any:
-        user = super().authenticate(request, username=username, password=password, **kwargs)
-        if user is None or not is_interactive_sign_in(request):
-            return user
-        outcome = check_login(
-            request, user, token=token_from_request(request), source=CheckSource.FORM
+        inner = guard_settings.PASSWORD_BACKEND
+        if inner is not None:
+            user = inner().authenticate(request, username=username, password=password, **kwargs)
+        else:
+            user = super().authenticate(request, username=username, password=password, **kwargs)
+        if user is None:
+            return None
+        return password_accepted(request, user)
+
+    async def aauthenticate(
+        self,
+        request: HttpRequest | None,
+        username: str | None = None,
+        password: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        # ModelBackend's own aauthenticate() would skip the check: go through the same path.
+        return await sync_to_async(self.authenticate)(
+            request, username=username, password=password, **kwargs
         )
-        if outcome.decision == Decision.BLOCK:
-            # PermissionDenied stops Django from trying the next backend, and the form
-            # shows its usual "invalid credentials" error: no hint the password was right.
-            raise PermissionDenied
-        setattr(user, OUTCOME_ATTRIBUTE, outcome)
-        return user

@@ -34,3 +34,12 @@ class VerificationMethod(models.TextChoices):
     OTP_OTHER = "otp", _("Other one-time password")
     ADMIN = "admin", _("Marked by staff")
     RUPT_METADATA = "rupt_metadata", _("Rupt device metadata")
+
+
+class ChallengeResult(models.TextChoices):
+    """How a challenged sign-in ended (blank for sign-ins that were never challenged)."""
+
+    PENDING = "pending", _("Waiting for the second factor")
+    PASSED = "passed", _("Passed")
+    EXPIRED = "expired", _("Expired unanswered")
+    GIVEN_UP = "given_up", _("Given up (signed out)")

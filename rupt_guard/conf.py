@@ -7,6 +7,7 @@ receiver in ``apps.py`` calls :meth:`GuardSettings.reload`.
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import timedelta
 from typing import Any
 
@@ -77,13 +78,40 @@ DEFAULTS: dict[str, Any] = {
     # Days rupt_guard_prune keeps login checks, and devices not seen.
     "LOGIN_CHECK_RETENTION_DAYS": 180,
     "DEVICE_RETENTION_DAYS": 365,
+    # Callable (or dotted path) (request) -> client address, used for every record and
+    # throttle. The default trusts REMOTE_ADDR alone; behind a proxy use
+    # "rupt_guard.client.forwarded_for" with TRUSTED_PROXIES, or django-ipware.
+    "CLIENT_IP": "rupt_guard.client.remote_addr",
+    # Addresses or networks of the reverse proxies whose X-Forwarded-For is believed.
+    "TRUSTED_PROXIES": [],
+    # The cache alias for state shared by every worker (throttles, code limits).
+    "CACHE": "default",
+    # A backend that checks the password (and may take other credentials) for
+    # RuptGuardBackend, e.g. allauth's; None: ModelBackend's own check.
+    "PASSWORD_BACKEND": None,
+    # URL names where a password alone is a complete sign-in (HTTP Basic, obtain_auth_token).
+    # Each one skips the second factor: see "Security model" in the README.
+    "PASSWORD_ONLY_VIEWS": [],
+    # DRF authentication classes whose tokens the site issues only after the gate (from
+    # LOGIN_RESPONSE): IsDeviceVerified trusts request.auth from these and no others.
+    "TOKEN_AUTHENTICATION_CLASSES": [],
     # Local provider: the site accepts the development stand-in with DEBUG = False.
     "LOCAL_PROVIDER_IN_PRODUCTION": False,
     # Seconds an identification token of the local provider stays valid.
     "LOCAL_TOKEN_TTL": 300,
 }
 
-IMPORT_STRINGS = {"ACCOUNT_ID", "POLICY", "PLACE_FOR_IP", "LOGIN_RESPONSE"}
+IMPORT_STRINGS = {
+    "ACCOUNT_ID",
+    "POLICY",
+    "PLACE_FOR_IP",
+    "LOGIN_RESPONSE",
+    "CLIENT_IP",
+    "PASSWORD_BACKEND",
+}
+# Lists of dotted paths, each imported.
+IMPORT_STRING_LISTS = {"TOKEN_AUTHENTICATION_CLASSES"}
+LIST_KEYS = {"TRUSTED_PROXIES", "PASSWORD_ONLY_VIEWS", "PENDING_ALLOWED_URL_NAMES"}
 
 ACTIONS = ("allow", "challenge", "block")
 ACTION_KEYS = (
@@ -135,7 +163,32 @@ def _validate(key: str, value: Any) -> Any:
             raise ImproperlyConfigured(
                 f"{SETTING_NAME}['VERIFICATION_MAX_AGE'] must be None, seconds or a timedelta."
             )
+    if key in LIST_KEYS | IMPORT_STRING_LISTS and (
+        isinstance(value, str) or not isinstance(value, list | tuple | set | frozenset)
+    ):
+        raise ImproperlyConfigured(f"{SETTING_NAME}[{key!r}] must be a list.")
+    if key == "TRUSTED_PROXIES":
+        try:
+            value = tuple(ipaddress.ip_network(str(item), strict=False) for item in value)
+        except ValueError as exc:
+            raise ImproperlyConfigured(
+                f"{SETTING_NAME}['TRUSTED_PROXIES'] holds something that is not an address "
+                f"or network: {exc}"
+            ) from exc
+    if key == "CACHE" and value not in settings.CACHES:
+        raise ImproperlyConfigured(
+            f"{SETTING_NAME}['CACHE'] = {value!r} is not an alias in settings.CACHES."
+        )
     return value
+
+
+def _import(key: str, path: str) -> Any:
+    try:
+        return import_string(path)
+    except ImportError as exc:
+        raise ImproperlyConfigured(
+            f"{SETTING_NAME}[{key!r}] = {path!r} cannot be imported: {exc}"
+        ) from exc
 
 
 class GuardSettings:
@@ -166,12 +219,9 @@ class GuardSettings:
             raise AttributeError(f"Invalid rupt_guard setting: {key!r}")
         value = self.user_settings.get(key, self.defaults[key])
         if key in IMPORT_STRINGS and isinstance(value, str):
-            try:
-                value = import_string(value)
-            except ImportError as exc:
-                raise ImproperlyConfigured(
-                    f"{SETTING_NAME}[{key!r}] = {value!r} cannot be imported: {exc}"
-                ) from exc
+            value = _import(key, value)
+        if key in IMPORT_STRING_LISTS and isinstance(value, list | tuple):
+            value = [_import(key, item) if isinstance(item, str) else item for item in value]
         value = _validate(key, value)
         self._cached.add(key)
         setattr(self, key, value)

@@ -10,7 +10,7 @@ from importlib import import_module
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, router, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -41,7 +41,7 @@ def remember_session(
     # login() and the challenge both hand out a fresh key, so this is an INSERT; the
     # update is only for a key seen before (a site that logs a session in twice).
     try:
-        with transaction.atomic():
+        with transaction.atomic(using=router.db_for_write(DeviceSession)):
             DeviceSession.objects.create(session_key=key, **fields)
     except IntegrityError:
         DeviceSession.objects.filter(session_key=key).update(**fields)
@@ -81,7 +81,8 @@ def revoke(
     end_its_sessions: bool = True,
 ) -> None:
     """Forget the device's verification: its next sign-in is challenged; its sessions end."""
-    with transaction.atomic():
+    with transaction.atomic(using=router.db_for_write(Device)):
+        # Its row lock makes a sign-in in flight wait, then see the withdrawal (lifecycle).
         record_verification(device, at=None, sync_pending=True)
         if end_its_sessions:
             end_sessions(device)
@@ -93,9 +94,9 @@ def revoke(
 
 def block(device: Device, *, by: Any = None, request: HttpRequest | None = None) -> None:
     """Refuse the device (``ON_BLOCKED_DEVICE``) and end its sessions."""
-    with transaction.atomic():
-        device.blocked_at = timezone.now()
-        device.save(update_fields=["blocked_at"])
+    with transaction.atomic(using=router.db_for_write(Device)):
+        device.blocked_at = device.trust_revoked_at = timezone.now()
+        device.save(update_fields=["blocked_at", "trust_revoked_at"])
         end_sessions(device)
     signals.device_blocked.send(
         sender=Device, user=device.user, device=device, by=by, request=request
@@ -109,7 +110,7 @@ def unblock(device: Device) -> None:
 
 def verify_by_staff(device: Device, *, by: Any, request: HttpRequest | None = None) -> None:
     staff = f"staff:{getattr(by, 'pk', '')}"
-    with transaction.atomic():
+    with transaction.atomic(using=router.db_for_write(Device)):
         mark_verified(device, VerificationMethod.ADMIN, verified_with=staff)
     signals.device_verified.send(
         sender=Device,

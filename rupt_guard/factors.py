@@ -6,7 +6,7 @@ from typing import Any
 
 from django.apps import apps
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import router, transaction
 from django_otp import devices_for_user
 
 from .conf import guard_settings
@@ -47,7 +47,7 @@ def challenge_devices(user: Any) -> list[Any]:
     fallbacks = EmailDevice.objects.filter(user=user, name=EMAIL_FALLBACK_NAME).order_by("pk")
     device = fallbacks.first()
     if device is None:
-        with transaction.atomic():
+        with transaction.atomic(using=router.db_for_write(EmailDevice)):
             # Two sign-ins at once must not create two: nothing unique guards the name,
             # so the user's row is locked while the device is made.
             users = get_user_model()._default_manager

@@ -1,23 +1,25 @@
 """The gate: a session with a pending challenge reaches the challenge view and nothing else.
 
-It reads only the session mark, so an ordinary request costs no database query. It runs
-in ``process_view`` because the allow-list is by URL name, known only after resolving.
+A pending session is already anonymous (the lifecycle holds its auth keys back), so what
+the gate adds is the way forward: every view sends it to the challenge. It reads only the
+session mark, so an ordinary request costs no database query. It runs in ``process_view``
+because the way out is by view (``pending_allowed``) or URL name, known only after resolving.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import resolve_url
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from . import lifecycle
 from .conf import guard_settings
 from .session import read_mark
 
@@ -29,6 +31,21 @@ ALWAYS_OPEN = {
     "rupt_guard_api:challenge-send",
     "rupt_guard_api:challenge-verify",
 }
+
+
+PENDING_ALLOWED_ATTRIBUTE = "rupt_guard_pending_allowed"
+ViewFunc = TypeVar("ViewFunc", bound=Callable[..., Any])
+
+
+def pending_allowed(view: ViewFunc) -> ViewFunc:
+    """Let a session with a pending challenge reach this view (like ``login_not_required``).
+
+    The view still sees an anonymous user; use ``rupt_guard.pending_user(request)`` to learn
+    who is waiting. For pages a signed-out visitor may see anyway (help, terms, a logout of
+    your own); a class-based view takes it on ``as_view()``'s result.
+    """
+    setattr(view, PENDING_ALLOWED_ATTRIBUTE, True)
+    return view
 
 
 def wants_json(request: HttpRequest, view_func: Any = None) -> bool:
@@ -66,6 +83,12 @@ class RuptGuardMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        session = getattr(request, "session", None)
+        mark = read_mark(session) if session is not None else None
+        if mark is not None and mark.pending and not mark.auth:
+            # Pending since before auth keys were held (a rolling deploy): hold them now,
+            # before any later middleware or view reads request.user.
+            lifecycle.hold_legacy_pending(request, mark)
         return self.get_response(request)
 
     def process_view(
@@ -85,7 +108,7 @@ class RuptGuardMiddleware:
             return None
         # Expiry first: the challenge itself must not stay open past CHALLENGE_TIMEOUT.
         if mark.expired():
-            logout(request)
+            lifecycle.expire(request)
             return self._expired(request, view_func)
         if self._always_open(request, view_func):
             return None
@@ -96,6 +119,8 @@ class RuptGuardMiddleware:
         match = request.resolver_match
         name = match.view_name if match is not None else ""
         if name in ALWAYS_OPEN or name in guard_settings.PENDING_ALLOWED_URL_NAMES:
+            return True
+        if getattr(view_func, PENDING_ALLOWED_ATTRIBUTE, False):
             return True
         return _serves_files(view_func)
 

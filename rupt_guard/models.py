@@ -8,7 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .choices import CheckSource, Decision, Reason, VerificationMethod
+from .choices import ChallengeResult, CheckSource, Decision, Reason, VerificationMethod
 from .providers.base import ErrorReason
 
 
@@ -40,6 +40,15 @@ class Device(models.Model):
         help_text=_("The django-otp device (persistent id) that verified this device."),
     )
     blocked_at = models.DateTimeField(_("blocked at"), null=True, blank=True)
+    trust_revoked_at = models.DateTimeField(
+        _("trust withdrawn at"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "When this device's verification was last withdrawn. Provider metadata written "
+            "before this time no longer vouches for it."
+        ),
+    )
     metadata = models.JSONField(
         _("provider metadata"),
         default=dict,
@@ -116,6 +125,10 @@ class LoginCheck(models.Model):
     access_id = models.CharField(_("provider access id"), max_length=128, blank=True)
     ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
     user_agent = models.CharField(_("user agent"), max_length=512, blank=True)
+    challenge_result = models.CharField(
+        _("challenge result"), max_length=10, choices=ChallengeResult.choices, blank=True
+    )
+    challenge_ended_at = models.DateTimeField(_("challenge ended"), null=True, blank=True)
     reported_at = models.DateTimeField(
         _("reported by the user"),
         null=True,

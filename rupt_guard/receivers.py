@@ -4,53 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import logout
 from django.http import HttpRequest
 
-from .backends import OUTCOME_ATTRIBUTE
-from .choices import CheckSource, Decision
+from . import lifecycle
 from .conf import guard_settings
-from .devices import forget_verifications, remember_session
-from .notifications import notify_new_device
-from .service import CheckOutcome, check_login, notify_unconfirmed, token_from_request
-from .session import mark_passed, mark_pending
-
-
-def apply_outcome(request: HttpRequest, outcome: CheckOutcome) -> None:
-    """Leave the decision in the session, where the gate reads it."""
-    device = outcome.device.pk if outcome.device is not None else None
-    if outcome.decision == Decision.ALLOW:
-        mark_passed(request.session, device=device)
-    elif outcome.decision == Decision.CHALLENGE:
-        mark_pending(request.session, device=device, check=outcome.check.pk)
-    else:
-        logout(request)
-        return
-    remember_session(request.session, outcome.device, outcome.check)
-    if outcome.decision == Decision.ALLOW and outcome.check.new_device:
-        notify_new_device(request, outcome.check)
+from .devices import forget_verifications
+from .session import read_mark
 
 
 def on_user_logged_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
-    if request is None or not hasattr(request, "session"):
-        return
-    outcome = getattr(user, OUTCOME_ATTRIBUTE, None)
-    if outcome is None:
-        # Another backend, a password-reset auto-login, a social login, force_login:
-        # none ran our check, so it runs now (usually without a token).
-        outcome = check_login(
-            request, user, token=token_from_request(request), source=CheckSource.LOGIN
-        )
-    else:
-        delattr(user, OUTCOME_ATTRIBUTE)
-    apply_outcome(request, outcome)
+    # Every login() comes here: our backend's, another backend's, a password-reset or
+    # signup auto-login, force_login. The lifecycle runs the check if none ran yet.
+    if request is not None and hasattr(request, "session"):
+        lifecycle.logged_in(request, user)
 
 
 def on_user_logged_out(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
-    # Sent before the session is flushed: a pending mark here means the challenge was
-    # given up (sign out) or ran out of time (the gate signs the session out).
-    if request is not None and hasattr(request, "session") and user is not None:
-        notify_unconfirmed(request)
+    # Sent before the session is flushed. A pending session is anonymous (user is None),
+    # so the mark, not the user, says a challenge is being given up.
+    if request is None or not hasattr(request, "session"):
+        return
+    mark = read_mark(request.session)
+    if mark is not None and mark.pending:
+        lifecycle.give_up(request)
 
 
 def on_user_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:

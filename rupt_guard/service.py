@@ -1,6 +1,6 @@
 """The login check: the one place that calls the provider, records, and asks the policy.
 
-The backend, the ``user_logged_in`` fallback and the REST API all come through here.
+Only the sign-in lifecycle (``lifecycle.py``) calls it; what follows a decision is there.
 """
 
 from __future__ import annotations
@@ -10,16 +10,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import django_otp
-from django.db import transaction
+from django.db import router, transaction
 from django.http import HttpRequest
 
 from . import signals
-from .choices import CheckSource, Decision, Reason, VerificationMethod
+from .choices import ChallengeResult, CheckSource, Decision, Reason, VerificationMethod
 from .conf import guard_settings
-from .devices import remember_session
-from .models import Device, DeviceSession, LoginCheck
-from .notifications import notify_new_device, notify_unconfirmed_sign_in
+from .models import Device, LoginCheck
 from .policy import LoginFacts, get_policy
 from .providers import (
     Identification,
@@ -30,9 +27,8 @@ from .providers import (
     validate_token,
 )
 from .providers.base import TOKEN_MAX_LENGTH
-from .session import Mark, claim_notice, count_failed_code, mark_passed, read_mark
 from .store import ClientInfo, claim_token, record_check, record_sighting
-from .verification import account_id, mark_verified, method_for, verification_state
+from .verification import account_id, mark_verified, verification_state
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +90,7 @@ def check_login(
 
     device: Device | None = None
     created = False
-    with transaction.atomic():
+    with transaction.atomic(using=router.db_for_write(Device)):
         facts = LoginFacts(
             user=user,
             token_present=bool(token),
@@ -117,7 +113,9 @@ def check_login(
             facts = LoginFacts(
                 user=user,
                 token_present=True,
-                new_device=identification.new_device or created,
+                # A device the provider's metadata verifies for this account is not new to
+                # it, even when this site has no row yet (metadata-only mode).
+                new_device=(identification.new_device or created) and not state.verified,
                 device_verified=state.verified,
                 verification_expired=state.expired,
                 device_blocked=device.is_blocked,
@@ -129,7 +127,10 @@ def check_login(
             source=source,
             decision=verdict.decision,
             reason=verdict.reason,
-            new_device=facts.new_device,
+            new_device=facts.new_device or created,
+            challenge_result=ChallengeResult.PENDING
+            if verdict.decision == Decision.CHALLENGE
+            else "",
             provider_error=error.reason if error is not None else "",
             provider_status=getattr(error, "status", None),
             provider_ms=elapsed_ms,
@@ -147,58 +148,3 @@ def check_login(
     elif verdict.decision == Decision.BLOCK:
         signals.login_blocked.send(sender=CheckOutcome, user=user, check=check, request=request)
     return outcome
-
-
-def pass_challenge(request: HttpRequest, otp_device: Any) -> Device | None:
-    """The second factor was verified: trust the session and the device it came from."""
-    mark = read_mark(request.session)
-    if mark is None or not mark.pending:
-        raise ValueError("no challenge is pending in this session")
-    django_otp.login(request, otp_device)
-    # A new session key: whatever an attacker may have fixed before is worthless now.
-    old_key = request.session.session_key
-    request.session.cycle_key()
-    DeviceSession.objects.filter(session_key=old_key).delete()
-    device = None
-    if mark.device is not None:
-        device = Device.objects.filter(pk=mark.device, user=request.user).first()
-    # Rupt says new_device only once: a first challenge given up and passed at a later
-    # sign-in is still this device's first verification, and the owner hears of it.
-    first_verification = device is not None and device.verified_at is None
-    if device is not None and not device.is_blocked:
-        method = method_for(otp_device)
-        with transaction.atomic():
-            mark_verified(device, method, verified_with=otp_device.persistent_id)
-        signals.device_verified.send(
-            sender=CheckOutcome, user=request.user, device=device, method=method, request=request
-        )
-    mark_passed(request.session, device=device.pk if device is not None else None)
-    remember_session(request.session, device, mark.check)
-    check = _sign_in_of(mark)
-    if check is not None and (check.new_device or first_verification):
-        notify_new_device(request, check)
-    return device
-
-
-def record_failed_code(request: HttpRequest) -> None:
-    """A wrong code: after a few in one pending session, warn the account's owner."""
-    failures = count_failed_code(request.session)
-    if failures >= guard_settings.FAILED_CODES_BEFORE_NOTICE:
-        notify_unconfirmed(request)
-
-
-def notify_unconfirmed(request: HttpRequest) -> None:
-    """The password was right but the challenge failed or was given up: tell the owner once."""
-    mark = read_mark(request.session)
-    if mark is None or not mark.pending or mark.check is None:
-        return
-    if not claim_notice(request.session):
-        return
-    check = _sign_in_of(mark)
-    if check is not None:
-        notify_unconfirmed_sign_in(request, check)
-
-
-def _sign_in_of(mark: Mark) -> LoginCheck | None:
-    """The login check that left this mark, with what its emails show."""
-    return LoginCheck.objects.filter(pk=mark.check).select_related("user", "device").first()

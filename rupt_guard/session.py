@@ -1,12 +1,14 @@
 """The mark a sign-in leaves in the session: what the gate reads on every request.
 
-Kept in the session itself so that the middleware decides without a database query.
+Kept in the session itself so that the middleware decides without a database query. A
+pending mark also holds the session's Django auth keys: while they are here and not at
+their usual place, every part of Django sees the session as anonymous.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .conf import guard_settings
@@ -24,6 +26,8 @@ class Mark:
     expires_at: float | None = None
     # The session key its DeviceSession row was recorded under (see devices.remember_session).
     tracked_key: str | None = None
+    # Pending only: Django's auth keys (user id, backend, hash), held back until the factor.
+    auth: dict[str, str] = field(default_factory=dict)
 
     @property
     def pending(self) -> bool:
@@ -37,19 +41,32 @@ def read_mark(session: Any) -> Mark | None:
     raw = session.get(SESSION_KEY)
     if not isinstance(raw, dict) or raw.get("state") not in (PENDING, PASSED):
         return None
+    auth = raw.get("auth")
     return Mark(
         state=raw["state"],
         device=raw.get("device"),
         check=raw.get("check"),
         expires_at=raw.get("expires_at"),
         tracked_key=raw.get("key"),
+        auth={str(k): str(v) for k, v in auth.items()} if isinstance(auth, dict) else {},
     )
 
 
-def mark_pending(session: Any, *, device: int | None, check: int | None) -> Mark:
-    mark = Mark(PENDING, device, check, time.time() + guard_settings.CHALLENGE_TIMEOUT)
+def mark_pending(
+    session: Any, *, device: int | None, check: int | None, auth: dict[str, str]
+) -> Mark:
+    mark = Mark(
+        PENDING, device, check, time.time() + guard_settings.CHALLENGE_TIMEOUT, auth=dict(auth)
+    )
     _write(session, mark)
     return mark
+
+
+def hold_auth(session: Any, auth: dict[str, str]) -> None:
+    """Keep ``auth`` in the pending mark (a mark written before auth keys were held)."""
+    raw = session.get(SESSION_KEY)
+    if isinstance(raw, dict):
+        session[SESSION_KEY] = {**raw, "auth": dict(auth)}
 
 
 def mark_passed(session: Any, *, device: int | None) -> Mark:
@@ -73,6 +90,7 @@ def _write(session: Any, mark: Mark) -> None:
             "check": mark.check,
             "expires_at": mark.expires_at,
             "key": mark.tracked_key,
+            "auth": mark.auth or None,
         }.items()
         if value is not None
     }

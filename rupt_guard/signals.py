@@ -8,6 +8,9 @@ the class named below and the keyword arguments listed; more may be added later.
 - ``device_revoked``: a device's verification was cleared. ``user``, ``device``, ``by``
   (the acting user or None), ``request``.
 - ``device_blocked``: a device was blocked. ``user``, ``device``, ``by``, ``request``.
+- ``sign_in_completed``: a sign-in passed the gate, at once (allowed) or after its second
+  factor. ``user``, ``check`` (the ``LoginCheck``, or None for a step-up), ``request``.
+  Django's ``user_logged_in`` fires earlier, at the password step, challenged or not.
 - ``login_challenged``: a sign-in must pass a second factor. ``user``, ``check`` (the
   ``LoginCheck``), ``request``.
 - ``login_blocked``: a sign-in was refused by the policy. ``user``, ``check``, ``request``.
@@ -22,5 +25,6 @@ device_verified = Signal()
 device_revoked = Signal()
 device_blocked = Signal()
 login_challenged = Signal()
+sign_in_completed = Signal()
 login_blocked = Signal()
 provider_failed = Signal()

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, router, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from .client import client_ip
 from .models import Device, LoginCheck, UsedIdentification
 from .user_agents import label_for
 
@@ -30,16 +30,9 @@ class ClientInfo:
         if request is None:
             return cls()
         return cls(
-            ip=clean_ip(request.META.get("REMOTE_ADDR")),
+            ip=client_ip(request),
             user_agent=clean_user_agent(request.META.get("HTTP_USER_AGENT")),
         )
-
-
-def clean_ip(value: Any) -> str | None:
-    try:
-        return str(ipaddress.ip_address(str(value).strip()))
-    except ValueError:
-        return None
 
 
 def clean_user_agent(value: Any) -> str:
@@ -74,7 +67,7 @@ def record_sighting(
     if device is not None and Device.objects.filter(pk=device.pk).update(**fields):
         return _refreshed(device, fields), False
     try:
-        with transaction.atomic():
+        with transaction.atomic(using=router.db_for_write(Device)):
             device = Device.objects.create(
                 user=user,
                 external_id=external_id,
@@ -100,7 +93,7 @@ def claim_token(token: str) -> bool:
     """Note that ``token`` was presented; False when it had been presented before."""
     digest = hashlib.sha256(token.lower().encode()).hexdigest()
     try:
-        with transaction.atomic():
+        with transaction.atomic(using=router.db_for_write(UsedIdentification)):
             UsedIdentification.objects.create(token_digest=digest)
     except IntegrityError:
         return False

@@ -79,7 +79,10 @@ def verification_state(
         times = [
             when
             for entry in metadata.get(guard_settings.METADATA_VERIFIED_FIELD, [])
-            if (when := entry_time(entry, account)) is not None and when <= now
+            if (when := entry_time(entry, account)) is not None
+            and when <= now
+            # An entry written before trust was withdrawn here must not restore it.
+            and (device.trust_revoked_at is None or when > device.trust_revoked_at)
         ]
         if times:
             latest = max(times)
@@ -122,19 +125,16 @@ def record_verification(
     verified_with: str = "",
     sync_pending: bool,
 ) -> None:
-    """Write the verification fields (``at=None`` clears them)."""
+    """Write the verification fields (``at=None`` clears them and notes the withdrawal)."""
+    fields = ["verified_at", "verification_method", "verified_with", "metadata_sync_pending"]
+    if at is None:
+        device.trust_revoked_at = timezone.now()
+        fields.append("trust_revoked_at")
     device.verified_at = at
     device.verification_method = method
     device.verified_with = verified_with[:255]
     device.metadata_sync_pending = sync_pending
-    device.save(
-        update_fields=[
-            "verified_at",
-            "verification_method",
-            "verified_with",
-            "metadata_sync_pending",
-        ]
-    )
+    device.save(update_fields=fields)
 
 
 def schedule_sync(device_pk: int) -> None:

@@ -7,6 +7,7 @@ import re
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
@@ -257,13 +258,28 @@ def test_challenge_endpoints_need_a_pending_challenge(api, user, verified_api):
 
 def test_basic_auth_on_a_site_view_never_calls_the_provider(api, user, rupt_server):
     credentials = base64.b64encode(f"alice:{PASSWORD}".encode()).decode()
+    # A password alone is not a sign-in: the backend refuses it, so the site's view (which
+    # lists BasicAuthentication and asks only IsAuthenticated) never sees alice.
+    response = api.get("/api/profile/", HTTP_AUTHORIZATION=f"Basic {credentials}")
+    assert response.status_code in (401, 403)
+    assert "alice" not in response.content.decode()
+    assert rupt_server.requests == []
+    assert not LoginCheck.objects.exists()
+    refused = api.get("/api/verified-only/", HTTP_AUTHORIZATION=f"Basic {credentials}")
+    assert refused.status_code == 401
+
+
+def test_basic_auth_is_accepted_where_the_site_listed_the_view(
+    api, user, rupt_server, guard_settings_override
+):
+    guard_settings_override(PASSWORD_ONLY_VIEWS=["api-profile"])
+    credentials = base64.b64encode(f"alice:{PASSWORD}".encode()).decode()
     response = api.get("/api/profile/", HTTP_AUTHORIZATION=f"Basic {credentials}")
     assert response.json() == {"user": "alice"}
     assert rupt_server.requests == []
-    assert not LoginCheck.objects.exists()
-    # ... and IsDeviceVerified refuses it: Basic auth never passed the gate.
+    # Only there: IsDeviceVerified's view is not listed and still refuses the password.
     refused = api.get("/api/verified-only/", HTTP_AUTHORIZATION=f"Basic {credentials}")
-    assert refused.status_code == 403
+    assert refused.status_code == 401
 
 
 def test_csrf_is_enforced_for_sign_in_and_session_requests(user, rupt_server, verified_api):
@@ -307,9 +323,19 @@ def test_devices_list_rename_and_revoke(user, verified_api):
     assert verified_api.get(DEVICES).status_code == 403  # that was this session's device
 
 
+def test_staff_list_needs_the_admin_permission(user, verified_api):
+    user.is_staff = True
+    user.save()
+    refused = verified_api.get(f"{DEVICES}?scope=all")
+    assert refused.status_code == 403
+    user.user_permissions.add(Permission.objects.get(codename="view_device"))
+    assert verified_api.get(f"{DEVICES}?scope=all").status_code == 200
+
+
 def test_staff_list_across_users_with_filters_and_pages(user, verified_api):
     user.is_staff = True
     user.save()
+    user.user_permissions.add(Permission.objects.get(codename="view_device"))
     bob = get_user_model().objects.create_user("bob", "bob@example.com", "x")
     for n in range(55):
         Device.objects.create(
@@ -340,5 +366,5 @@ def test_a_verified_session_does_not_vouch_for_another_users_password(
     assert verified_api.get("/api/verified-only/").json() == {"user": "alice"}
     victim = base64.b64encode(b"victim:victim-pass").decode()
     hijack = verified_api.get("/api/verified-only/", HTTP_AUTHORIZATION=f"Basic {victim}")
-    assert hijack.status_code == 403
-    assert hijack.json()["code"] == "challenge_required"
+    assert hijack.status_code == 401
+    assert "victim" not in hijack.content.decode()

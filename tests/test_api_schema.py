@@ -18,8 +18,10 @@ from django.middleware.csrf import get_token
 from django.test import Client
 from hypothesis import HealthCheck, given, settings
 
+from rupt_guard.lifecycle import hold_session
 from rupt_guard.models import Device
-from rupt_guard.session import mark_passed, mark_pending
+from rupt_guard.session import mark_passed
+from rupt_guard.testing import login_verified
 
 OPERATIONS = [
     ("GET", "/api/rupt-guard/login/"),
@@ -53,10 +55,10 @@ def signed_in(pending: bool) -> dict:
     user = get_user_model().objects.create_user("fuzz", "fuzz@example.com", "fuzz-password")
     device = Device.objects.create(user=user, external_id="fuzz-device")
     client = Client()
-    client.force_login(user)
+    login_verified(client, user)
     session = client.session
     if pending:
-        mark_pending(session, device=device.pk, check=None)
+        hold_session(session, device=device.pk)
     else:
         mark_passed(session, device=device.pk)
     session.save()

@@ -8,6 +8,7 @@ from django.contrib.sessions.models import Session
 
 from rupt_guard.models import Device, DeviceSession
 from rupt_guard.session import SESSION_KEY
+from rupt_guard.testing import login_verified
 
 from .conftest import PASSWORD
 
@@ -55,7 +56,7 @@ def test_page_needs_a_session_that_passed_the_gate(client, user, login):
 
 def test_session_without_a_mark_must_pass_a_challenge(client, user):
     # Signed in before rupt_guard was installed: no mark in the session.
-    client.force_login(user)
+    login_verified(client, user)
     session = client.session
     del session[SESSION_KEY]
     session.save()

@@ -7,6 +7,7 @@ from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.signals import user_login_failed
 from django.test import RequestFactory
 
+from rupt_guard.backends import gated_sign_in
 from rupt_guard.choices import CheckSource, Decision, Reason
 from rupt_guard.models import Device, LoginCheck
 from rupt_guard.session import SESSION_KEY
@@ -280,13 +281,20 @@ class TestRuptMetadata:
         assert outcome_of(login(device=device), client) == "challenge"
 
 
-def test_api_basic_auth_style_authenticate_never_calls_the_provider(user, rupt_server):
-    # DRF's BasicAuthentication calls authenticate() with its own Request on every API call.
+def test_a_password_alone_outside_a_sign_in_is_refused(user, rupt_server):
+    # Requests with no session (no login() can follow) and no request at all: a password
+    # alone there is not a sign-in the gate will ever see.
     request = RequestFactory().post("/api/", {"data": 1})
-    assert authenticate(request, username="alice", password=PASSWORD) == user
-    assert authenticate(None, username="alice", password=PASSWORD) == user
+    assert authenticate(request, username="alice", password=PASSWORD) is None
+    assert authenticate(None, username="alice", password=PASSWORD) is None
     assert rupt_server.requests == []
     assert not LoginCheck.objects.exists()
+
+
+def test_a_caller_marked_as_a_sign_in_gets_the_user(user, rupt_server):
+    with gated_sign_in():
+        assert authenticate(None, username="alice", password=PASSWORD) == user
+    assert authenticate(None, username="alice", password=PASSWORD) is None
 
 
 def test_force_login_does_not_skip_the_gate(client, user, rupt_server):

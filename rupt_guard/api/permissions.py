@@ -10,6 +10,7 @@ from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 
+from rupt_guard.conf import guard_settings
 from rupt_guard.middleware import challenge_url
 from rupt_guard.session import read_mark
 
@@ -33,18 +34,22 @@ class IsDeviceVerified(BasePermission):
 
     A session must carry the "passed" mark, and the user must be the session's own: the
     mark says nothing about credentials sent alongside it (HTTP Basic with someone else's
-    cookie). A request authenticated by a token (``request.auth`` set) is accepted:
-    rupt_guard's ``LOGIN_RESPONSE`` hook is the only place a site should issue tokens, and
-    it runs only after the gate.
+    cookie). A token (``request.auth``) is trusted only from the authentication classes in
+    ``RUPT_GUARD["TOKEN_AUTHENTICATION_CLASSES"]``: the site declares that it issues those
+    tokens after the gate (from ``LOGIN_RESPONSE``) and nowhere else.
     """
 
     def has_permission(self, request: Any, view: Any) -> bool:
         user = request.user
         if not (user and user.is_authenticated):
             return False
+        authenticator = request.successful_authenticator
         if request.auth is not None:
-            return True
-        if not isinstance(request.successful_authenticator, SessionAuthentication):
+            trusted = tuple(guard_settings.TOKEN_AUTHENTICATION_CLASSES)
+            if trusted and isinstance(authenticator, trusted):
+                return True
+            raise ChallengeRequired()
+        if not isinstance(authenticator, SessionAuthentication):
             raise ChallengeRequired()  # e.g. a password alone (HTTP Basic)
         session = request.session
         mark = read_mark(session)

@@ -7,35 +7,39 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
+from rupt_guard.cache import shared_cache
+from rupt_guard.client import client_ip
 from rupt_guard.conf import guard_settings
 
 
-def client_address(throttle: SimpleRateThrottle, request: Any) -> str:
-    """REMOTE_ADDR, unless the site told DRF how many proxies stand in front of it.
+def client_address(request: Any) -> str:
+    """The client address every record uses (``RUPT_GUARD["CLIENT_IP"]``).
 
-    DRF's own get_ident() trusts any X-Forwarded-For when NUM_PROXIES is unset, which would
-    let an attacker pick a fresh throttle key for every password guess.
+    Not DRF's get_ident(): it trusts any X-Forwarded-For when NUM_PROXIES is unset, which
+    would let an attacker pick a fresh throttle key for every password guess.
     """
-    if api_settings.NUM_PROXIES is not None:
-        return throttle.get_ident(request)
-    return request.META.get("REMOTE_ADDR", "")
+    return client_ip(request) or ""
 
 
 class _GuardThrottle(SimpleRateThrottle):
-    """Reads its rate from ``RUPT_GUARD["API_THROTTLE_RATES"][scope]`` (None: no limit)."""
+    """Reads its rate from ``RUPT_GUARD["API_THROTTLE_RATES"][scope]`` (None: no limit),
+    and counts on the shared cache (``RUPT_GUARD["CACHE"]``) so every worker agrees."""
+
+    @property  # type: ignore[override]
+    def cache(self) -> Any:
+        return shared_cache()
 
     def get_rate(self) -> str | None:
         return guard_settings.API_THROTTLE_RATES.get(self.scope)
 
     def get_cache_key(self, request: Any, view: Any) -> str | None:
-        ident = self.identity(request)
+        ident = self.identity(request, view)
         return self.cache_format % {"scope": self.scope, "ident": ident} if ident else None
 
-    def identity(self, request: Any) -> str | None:
-        return client_address(self, request)
+    def identity(self, request: Any, view: Any) -> str | None:
+        return client_address(request)
 
 
 class LoginThrottle(_GuardThrottle):
@@ -49,7 +53,7 @@ class LoginAccountThrottle(_GuardThrottle):
 
     scope = "login_account"
 
-    def identity(self, request: Any) -> str | None:
+    def identity(self, request: Any, view: Any) -> str | None:
         # Throttles run before validation: the body may be any JSON, or no object at all.
         data = request.data if isinstance(request.data, Mapping) else {}
         name = data.get(get_user_model().USERNAME_FIELD)
@@ -64,8 +68,7 @@ class ChallengeThrottle(_GuardThrottle):
 
     scope = "challenge"
 
-    def identity(self, request: Any) -> str | None:
-        user = request.user
-        return (
-            f"user-{user.pk}" if user and user.is_authenticated else client_address(self, request)
-        )
+    def identity(self, request: Any, view: Any) -> str | None:
+        # A pending session is anonymous: count against the user who is waiting.
+        user = getattr(view, "pending_user", None) or request.user
+        return f"user-{user.pk}" if user and user.is_authenticated else client_address(request)

@@ -21,14 +21,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from rupt_guard import devices as device_actions
-from rupt_guard.backends import OUTCOME_ATTRIBUTE
+from rupt_guard import lifecycle
 from rupt_guard.choices import CheckSource, Decision
 from rupt_guard.conf import guard_settings
 from rupt_guard.factors import challenge_devices, sends_code
 from rupt_guard.forms import ChallengeForm
 from rupt_guard.models import Device
 from rupt_guard.providers import get_provider
-from rupt_guard.service import check_login, pass_challenge, record_failed_code
 from rupt_guard.session import read_mark
 from rupt_guard.verification import method_for
 
@@ -132,7 +131,7 @@ class LoginView(APIView):
         )
         if user is None:
             raise ValidationError({"non_field_errors": [INVALID_CREDENTIALS]})
-        outcome = getattr(user, OUTCOME_ATTRIBUTE, None) or check_login(
+        outcome = lifecycle.start(
             request._request,
             user,
             token=data.get(guard_settings.TOKEN_FIELD) or None,
@@ -141,26 +140,31 @@ class LoginView(APIView):
         if outcome.decision == Decision.BLOCK:
             # The same answer as a wrong password: no hint that the password was right.
             raise ValidationError({"non_field_errors": [INVALID_CREDENTIALS]})
-        setattr(user, OUTCOME_ATTRIBUTE, outcome)  # the login receiver applies it
-        login(request._request, user)
-        if outcome.decision == Decision.ALLOW:
-            return signed_in(request, user)
+        login(request._request, user)  # the lifecycle puts the decision in force
         mark = read_mark(request.session)
+        if mark is None:  # withdrawn between the check and login(): refused after all
+            raise ValidationError({"non_field_errors": [INVALID_CREDENTIALS]})
+        if not mark.pending:
+            return signed_in(request, user)
         return Response(
-            challenge_body(user, mark.expires_at if mark else None),
+            challenge_body(user, mark.expires_at),
             status=status.HTTP_202_ACCEPTED,
         )
 
 
 class PendingChallengeView(APIView):
-    authentication_classes = [SessionAuthentication]
-    permission_classes = [IsAuthenticated]
+    """The challenge of the session's pending sign-in. The session is anonymous (pending
+    is not signed in): the pending user comes from the lifecycle, and CSRF is checked for
+    every caller."""
+
+    authentication_classes = [CsrfSessionAuthentication]
+    permission_classes = [AllowAny]
     throttle_classes = [ChallengeThrottle]
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        self.pending_user = lifecycle.pending_user(request._request)
         super().initial(request, *args, **kwargs)
-        mark = read_mark(request.session)
-        if mark is None or not mark.pending:
+        if self.pending_user is None:
             raise PermissionDenied(
                 {"detail": _("No challenge is pending."), "code": "no_challenge_pending"}
             )
@@ -182,7 +186,7 @@ class ChallengeSendView(PendingChallengeView):
         wanted = serializer.validated_data.get("device")
         candidates = [
             device
-            for device in challenge_devices(request.user)
+            for device in challenge_devices(self.pending_user)
             if sends_code(device) and (wanted is None or device.persistent_id == wanted)
         ]
         if not candidates:
@@ -211,8 +215,9 @@ class ChallengeVerifyView(PendingChallengeView):
     def post(self, request: Request) -> Response:
         serializer = ChallengeVerifySerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        user = self.pending_user
         form = ChallengeForm(
-            request.user,
+            user,
             request._request,
             data={
                 "otp_device": serializer.validated_data["device"],
@@ -221,10 +226,10 @@ class ChallengeVerifyView(PendingChallengeView):
         )
         if not form.is_valid():
             if form.code_attempted:  # wrong, or refused while throttled: both count
-                record_failed_code(request._request)
+                lifecycle.record_failed_code(request._request)
             raise ValidationError({"non_field_errors": form.non_field_errors()})
-        pass_challenge(request._request, request.user.otp_device)
-        return signed_in(request, request.user)
+        lifecycle.pass_challenge(request._request, user, user.otp_device)
+        return signed_in(request, user)
 
 
 class DevicePagination(PageNumberPagination):
@@ -250,8 +255,9 @@ class DeviceListView(generics.ListAPIView):
         queryset = Device.objects.select_related("user").order_by("-last_seen_at", "-pk")
         if params.get("scope") != "all":
             return queryset.filter(user=self.request.user)
-        if not self.request.user.is_staff:
-            raise PermissionDenied(_("Only staff may list every user's devices."))
+        if not self.request.user.has_perm("rupt_guard.view_device"):
+            # The same permission as the admin's device list.
+            raise PermissionDenied(_("You may not list every user's devices."))
         if params.get("user", "").isdigit():
             queryset = queryset.filter(user_id=int(params["user"]))
         verified, blocked = _flag(params.get("verified")), _flag(params.get("blocked"))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, router, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -50,7 +50,7 @@ class LocalProvider(IdentificationProvider):
     def update_metadata(self, device_id: str, fields: MetadataFields) -> None:
         from rupt_guard.local.models import LocalDevice
 
-        with transaction.atomic():
+        with transaction.atomic(using=router.db_for_write(LocalDevice)):
             device = LocalDevice.objects.select_for_update().filter(device_id=device_id).first()
             if device is None:
                 raise ProviderHTTPError("unknown device", status=404)
@@ -63,7 +63,7 @@ class LocalProvider(IdentificationProvider):
 
         device, _ = LocalDevice.objects.get_or_create(device_id=device_id)
         try:
-            with transaction.atomic():
+            with transaction.atomic(using=router.db_for_write(LocalDeviceAccount)):
                 LocalDeviceAccount.objects.create(device=device, account=account)
         except IntegrityError:
             return device, False  # this account met this device before

@@ -16,8 +16,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from ..factors import sends_code
 from ..forms import ChallengeForm
-from ..service import pass_challenge, record_failed_code
-from ..session import read_mark
+from ..lifecycle import pass_challenge, pending_user, record_failed_code
 
 
 def safe_next(request: HttpRequest) -> str:
@@ -32,23 +31,26 @@ def safe_next(request: HttpRequest) -> str:
 
 @method_decorator([never_cache, sensitive_post_parameters("otp_token")], name="dispatch")
 class ChallengeView(View):
+    """The second factor of a pending sign-in. The session is anonymous here: the pending
+    user comes from the lifecycle, never from ``request.user``."""
+
     template_name = "rupt_guard/challenge.html"
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not request.user.is_authenticated:
+        self.user = pending_user(request)
+        if self.user is None:
+            if request.user.is_authenticated:
+                return HttpResponseRedirect(safe_next(request))  # nothing (left) to confirm
             return redirect_to_login(request.get_full_path())
-        mark = read_mark(request.session)
-        if mark is None or not mark.pending:
-            return HttpResponseRedirect(safe_next(request))
         return super().dispatch(request, *args, **kwargs)
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        return self.render(request, ChallengeForm(request.user, request))
+        return self.render(request, ChallengeForm(self.user, request))
 
     def post(self, request: HttpRequest) -> HttpResponse:
-        form = ChallengeForm(request.user, request, data=request.POST)
+        form = ChallengeForm(self.user, request, data=request.POST)
         if form.is_valid():
-            pass_challenge(request, request.user.otp_device)
+            pass_challenge(request, self.user, self.user.otp_device)
             return HttpResponseRedirect(safe_next(request))
         if form.code_attempted:  # wrong, or refused while throttled: both count
             record_failed_code(request)
@@ -57,6 +59,7 @@ class ChallengeView(View):
     def render(self, request: HttpRequest, form: ChallengeForm) -> HttpResponse:
         context = {
             "form": form,
+            "pending_user": self.user,
             "devices": form.devices,
             "email_devices": [d for d in form.devices if sends_code(d)],
             "next": safe_next(request),

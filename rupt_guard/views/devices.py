@@ -21,9 +21,10 @@ from django.views import View
 
 from .. import devices as device_actions
 from ..conf import guard_settings
+from ..lifecycle import step_up
 from ..middleware import challenge_url
 from ..models import Device
-from ..session import mark_pending, read_mark
+from ..session import read_mark
 from .challenge import safe_next
 
 
@@ -121,5 +122,5 @@ class StepUpView(View):
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         if read_mark(request.session) is None:
-            mark_pending(request.session, device=None, check=None)
+            step_up(request)
         return HttpResponseRedirect(challenge_url(safe_next(request)))

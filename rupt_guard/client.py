@@ -1,0 +1,59 @@
+"""Where a request comes from: the one answer every record, email and throttle uses.
+
+A forwarded header is believed only from a proxy the site named: anyone can send
+``X-Forwarded-For``, so trusting it by default would let an attacker pick a fresh address
+for every guess and write any address into the audit trail.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from .conf import guard_settings
+
+
+def client_ip(request: Any) -> str | None:
+    """The client's address by ``RUPT_GUARD["CLIENT_IP"]``, normalised, or None."""
+    if request is None:
+        return None
+    return clean_ip(guard_settings.CLIENT_IP(request))
+
+
+def clean_ip(value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        return str(ipaddress.ip_address(str(value).strip()))
+    except ValueError:
+        return None
+
+
+def remote_addr(request: Any) -> str | None:
+    """The default: the peer of the connection, which no header can change."""
+    return request.META.get("REMOTE_ADDR")
+
+
+def forwarded_for(request: Any) -> str | None:
+    """``X-Forwarded-For`` read from the right, skipping ``TRUSTED_PROXIES`` only.
+
+    Each trusted proxy appends the address it saw; the first address from the right that is
+    not one of ours is the client. Entries left of it may be forged and are never read.
+    """
+    proxies = guard_settings.TRUSTED_PROXIES
+    peer = clean_ip(request.META.get("REMOTE_ADDR"))
+    if peer is None or not _is_trusted(peer, proxies):
+        return peer
+    hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    for hop in reversed([hop for hop in hops if hop]):
+        address = clean_ip(hop)
+        if address is None:
+            return peer  # garbage in the chain: fall back to what we know
+        if not _is_trusted(address, proxies):
+            return address
+    return peer
+
+
+def _is_trusted(address: str, proxies: tuple[Any, ...]) -> bool:
+    ip = ipaddress.ip_address(address)
+    return any(ip.version == network.version and ip in network for network in proxies)

@@ -1,0 +1,422 @@
+"""The sign-in lifecycle: checked -> pending -> passed / expired / given up, or blocked.
+
+The backend, the ``user_logged_in`` receiver, the HTML challenge, the REST API and the gate
+call these functions, and only these, to move a sign-in along (django-allauth's internal
+flows are the model), so the HTML and JSON surfaces cannot drift apart.
+
+A pending sign-in is not signed in: its Django auth keys wait inside the pending mark, so
+every view, middleware, template, error page and API authentication class sees an anonymous
+session. Only :func:`pending_user` knows who is waiting.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+from weakref import WeakKeyDictionary
+
+import django_otp
+from django.conf import settings
+from django.contrib import auth
+from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import PermissionDenied
+from django.db import router, transaction
+from django.http import HttpRequest
+from django.middleware.csrf import rotate_token
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare
+
+from . import signals
+from .choices import ChallengeResult, CheckSource, Decision
+from .conf import guard_settings
+from .devices import remember_session
+from .models import Device, DeviceSession, LoginCheck
+from .notifications import notify_new_device, notify_unconfirmed_sign_in
+from .policy import LoginFacts, get_policy
+from .service import CheckOutcome, check_login, token_from_request
+from .session import (
+    Mark,
+    claim_notice,
+    count_failed_code,
+    hold_auth,
+    mark_passed,
+    mark_pending,
+    read_mark,
+)
+from .verification import mark_verified, method_for
+
+logger = logging.getLogger(__name__)
+
+AUTH_KEYS = (auth.SESSION_KEY, auth.BACKEND_SESSION_KEY, auth.HASH_SESSION_KEY)
+
+# The backend's decision, handed to the user_logged_in receiver of the same request: by
+# request (weakly, so nothing outlives it) and then by user, so that a login() of another
+# user than the one checked never inherits the check.
+_checked: WeakKeyDictionary[Any, dict[str, CheckOutcome]] = WeakKeyDictionary()
+_gated: ContextVar[bool] = ContextVar("rupt_guard_gated_sign_in", default=False)
+_verified_by_caller: ContextVar[bool] = ContextVar("rupt_guard_verified", default=False)
+
+
+class NotPending(Exception):
+    """The session has no pending sign-in of this user (expired, passed, or none)."""
+
+
+def _db() -> str:
+    return router.db_for_write(Device)
+
+
+# -- checked: the password was right -------------------------------------------------------
+
+
+@contextmanager
+def gated_sign_in() -> Iterator[None]:
+    """Mark a caller whose ``authenticate()`` is followed by ``login()``.
+
+    For a site's own sign-in code that authenticates without a request (or with an object
+    that is not Django's ``HttpRequest``): inside this block the backend accepts the
+    password, and the ``user_logged_in`` receiver runs the check when ``login()`` follows.
+    """
+    reset = _gated.set(True)
+    try:
+        yield
+    finally:
+        _gated.reset(reset)
+
+
+def is_interactive_sign_in(request: Any) -> bool:
+    """A login form post carrying our field: the check can run before ``login()``."""
+    return (
+        isinstance(request, HttpRequest)
+        and request.method == "POST"
+        and guard_settings.TOKEN_FIELD in request.POST
+    )
+
+
+def password_accepted(request: Any, user: Any) -> Any:
+    """The backend found the password right: decide whether that may become a sign-in.
+
+    Raises ``PermissionDenied`` (so no later backend gets a try) for a blocked sign-in and
+    for a password presented where no ``login()`` and so no gate will follow: DRF's
+    ``BasicAuthentication``, ``obtain_auth_token``, a bare ``authenticate()`` call.
+    """
+    if is_interactive_sign_in(request):
+        outcome = start(request, user, token=token_from_request(request), source=CheckSource.FORM)
+        if outcome.decision == Decision.BLOCK:
+            # The form shows its usual "invalid credentials": no hint the password was right.
+            raise PermissionDenied
+        return user
+    if _gated.get() or (isinstance(request, HttpRequest) and hasattr(request, "session")):
+        return user  # login() follows; the user_logged_in receiver runs the check
+    match = getattr(request, "resolver_match", None)
+    if match is not None and match.view_name in guard_settings.PASSWORD_ONLY_VIEWS:
+        return user  # the site accepted this risk in PASSWORD_ONLY_VIEWS
+    logger.warning(
+        "A password alone was presented outside a sign-in (%s) and was refused; list the "
+        "view in RUPT_GUARD['PASSWORD_ONLY_VIEWS'] to accept it.",
+        match.view_name if match is not None else type(request).__name__,
+    )
+    raise PermissionDenied
+
+
+def start(request: Any, user: Any, *, token: str | None, source: CheckSource) -> CheckOutcome:
+    """Run the risk check of a sign-in whose password was right, once per request and user."""
+    key = _request_key(request)
+    earlier = _checked.get(key, {}).get(str(user.pk)) if key is not None else None
+    if earlier is not None:
+        return earlier
+    outcome = check_login(request, user, token=token, source=source)
+    if key is not None and outcome.decision != Decision.BLOCK:
+        _checked.setdefault(key, {})[str(user.pk)] = outcome
+    return outcome
+
+
+def _request_key(request: Any) -> Any:
+    request = getattr(request, "_request", request)  # DRF's Request wraps Django's
+    return request if isinstance(request, HttpRequest) else None
+
+
+@contextmanager
+def verified_by_caller() -> Iterator[None]:
+    """``login()`` inside this block counts as a passed sign-in, with no check.
+
+    For ``rupt_guard.testing`` (a site's tests sign users in with ``force_login``). It is a
+    context variable of the running code, so no request can ever set it.
+    """
+    reset = _verified_by_caller.set(True)
+    try:
+        yield
+    finally:
+        _verified_by_caller.reset(reset)
+
+
+def logged_in(request: HttpRequest, user: Any) -> None:
+    """``user_logged_in``: put the sign-in's decision in force for this session."""
+    if _verified_by_caller.get():
+        mark_passed(request.session, device=None)
+        return
+    outcome = _checked.get(request, {}).pop(str(user.pk), None) or check_login(
+        request, user, token=token_from_request(request), source=CheckSource.LOGIN
+    )
+    factor = _factor_from_login_form(user)
+    with transaction.atomic(using=_db()):
+        outcome = _confirm_under_lock(user, outcome)
+        if outcome.decision == Decision.ALLOW:
+            mark_passed(request.session, device=_pk(outcome.device))
+            remember_session(request.session, outcome.device, outcome.check)
+        elif outcome.decision == Decision.CHALLENGE and factor is None:
+            _hold(request, device=_pk(outcome.device), check=outcome.check.pk)
+            remember_session(request.session, outcome.device, outcome.check)
+    if outcome.decision == Decision.BLOCK:
+        auth.logout(request)
+    elif outcome.decision == Decision.CHALLENGE and factor is not None:
+        # django-otp's own login form (OTPAuthenticationForm, OTPAdminSite) verified a
+        # factor already: that was the second factor, not a reason to ask again.
+        auth_keys = {key: request.session[key] for key in AUTH_KEYS if key in request.session}
+        _complete(
+            request,
+            user,
+            factor,
+            auth_keys,
+            device_pk=_pk(outcome.device),
+            check_pk=outcome.check.pk,
+        )
+    elif outcome.decision == Decision.ALLOW:
+        signals.sign_in_completed.send(
+            sender=LoginCheck, user=user, check=outcome.check, request=request
+        )
+        if outcome.check.new_device:
+            notify_new_device(request, outcome.check)
+
+
+def _confirm_under_lock(user: Any, outcome: CheckOutcome) -> CheckOutcome:
+    """Re-read the device under a row lock before the session is tied to it.
+
+    A revocation or block that committed after the check read the device wins: the policy
+    decides again on what is true now. One that comes later waits for this lock and then
+    finds (and ends) the session recorded here.
+    """
+    if outcome.device is None or outcome.decision == Decision.BLOCK:
+        return outcome
+    row = Device.objects.select_for_update().filter(pk=outcome.device.pk).first()
+    if row is None:
+        return outcome  # pruned meanwhile: nothing to withdraw
+    withdrawn = row.is_blocked or (
+        outcome.decision == Decision.ALLOW and outcome.device.is_verified and not row.is_verified
+    )
+    if not withdrawn:
+        return outcome
+    verdict = get_policy().decide(
+        LoginFacts(
+            user=user,
+            token_present=True,
+            device_verified=row.is_verified,
+            device_blocked=row.is_blocked,
+        )
+    )
+    check = outcome.check
+    check.decision, check.reason = verdict.decision, verdict.reason
+    check.challenge_result = (
+        ChallengeResult.PENDING if verdict.decision == Decision.CHALLENGE else ""
+    )
+    check.save(update_fields=["decision", "reason", "challenge_result"])
+    return CheckOutcome(verdict.decision, verdict.reason, row, check)
+
+
+def _factor_from_login_form(user: Any) -> Any:
+    factor = getattr(user, "otp_device", None)
+    if factor is None or getattr(factor, "user_id", None) != user.pk:
+        return None
+    return factor if getattr(factor, "confirmed", True) else None
+
+
+# -- pending: waiting for the second factor ------------------------------------------------
+
+
+def _hold(request: HttpRequest, *, device: int | None, check: int | None) -> None:
+    """Make the session anonymous, keeping its auth keys in the pending mark."""
+    hold_session(request.session, device=device, check=check)
+    _set_user(request, AnonymousUser())
+
+
+def hold_session(session: Any, *, device: int | None = None, check: int | None = None) -> None:
+    """Move a signed-in session's auth keys into a pending mark (``rupt_guard.testing``)."""
+    held = {key: str(session.pop(key)) for key in AUTH_KEYS if key in session}
+    session.pop(django_otp.DEVICE_ID_SESSION_KEY, None)
+    mark_pending(session, device=device, check=check, auth=held)
+
+
+def step_up(request: HttpRequest) -> None:
+    """Ask a signed-in session that never met the gate (older than rupt_guard, say) for a
+    second factor: it becomes pending like any challenged sign-in."""
+    if request.user.is_authenticated:
+        _hold(request, device=None, check=None)
+
+
+def hold_legacy_pending(request: HttpRequest, mark: Mark) -> None:
+    """A pending session written before auth keys were held (a rolling deploy): hold them
+    now. Nobody is let through and nobody is signed out."""
+    session = request.session
+    held = {key: str(session.pop(key)) for key in AUTH_KEYS if key in session}
+    if held:
+        hold_auth(session, held)
+        _set_user(request, AnonymousUser())
+
+
+def pending_user(request: HttpRequest) -> Any:
+    """The user whose sign-in waits for a second factor in this session, or None.
+
+    The one place that knows: the challenge (HTML and API), logout and "this wasn't me".
+    Loaded like Django's ``get_user()``: by the backend that authenticated the user, and
+    only while the password (its session hash) is the one that was checked.
+    """
+    session = getattr(request, "session", None)
+    mark = read_mark(session) if session is not None else None
+    if mark is None or not mark.pending or mark.expired():
+        return None
+    user_id = mark.auth.get(auth.SESSION_KEY)
+    backend_path = mark.auth.get(auth.BACKEND_SESSION_KEY)
+    if not user_id or backend_path not in settings.AUTHENTICATION_BACKENDS:
+        return None
+    try:
+        user_pk = auth.get_user_model()._meta.pk.to_python(user_id)
+    except Exception:
+        return None
+    user = auth.load_backend(backend_path).get_user(user_pk)
+    if user is None or not hasattr(user, "get_session_auth_hash"):
+        return user
+    if not constant_time_compare(
+        mark.auth.get(auth.HASH_SESSION_KEY, ""), user.get_session_auth_hash()
+    ):
+        return None  # the password changed since it was checked
+    return user
+
+
+def record_failed_code(request: HttpRequest) -> None:
+    """A wrong code: after a few in one pending session, warn the account's owner."""
+    failures = count_failed_code(request.session)
+    if failures >= guard_settings.FAILED_CODES_BEFORE_NOTICE:
+        _notify_unconfirmed(request)
+
+
+# -- passed --------------------------------------------------------------------------------
+
+
+def pass_challenge(request: HttpRequest, user: Any, factor: Any) -> Device | None:
+    """The second factor was verified: the sign-in completes, and its device is trusted."""
+    mark = read_mark(request.session)
+    if mark is None or not mark.pending or mark.expired():
+        raise NotPending
+    if not mark.auth or mark.auth.get(auth.SESSION_KEY) != str(user.pk):
+        raise NotPending
+    return _complete(request, user, factor, mark.auth, device_pk=mark.device, check_pk=mark.check)
+
+
+def _complete(
+    request: HttpRequest,
+    user: Any,
+    factor: Any,
+    auth_keys: dict[str, str],
+    *,
+    device_pk: int | None,
+    check_pk: int | None,
+) -> Device | None:
+    session = request.session
+    old_key = session.session_key
+    # A new session key: whatever an attacker may have fixed before is worthless now.
+    session.cycle_key()
+    for key, value in auth_keys.items():
+        session[key] = value
+    rotate_token(request)
+    _set_user(request, user)
+    django_otp.login(request, factor)
+    method = method_for(factor)
+    device = None
+    with transaction.atomic(using=_db()):
+        if device_pk is not None:
+            device = Device.objects.select_for_update().filter(pk=device_pk, user=user).first()
+        # Rupt says new_device only once: a first challenge given up and passed at a later
+        # sign-in is still this device's first verification, and the owner hears of it.
+        first_verification = device is not None and device.verified_at is None
+        if device is not None and not device.is_blocked:
+            mark_verified(device, method, verified_with=factor.persistent_id)
+        if check_pk is not None:
+            _end_challenge(check_pk, ChallengeResult.PASSED)
+        if old_key:
+            DeviceSession.objects.filter(session_key=old_key).delete()
+        mark_passed(session, device=_pk(device))
+        remember_session(session, device, check_pk)
+    check = _sign_in_of(check_pk)
+    if device is not None and not device.is_blocked:
+        signals.device_verified.send(
+            sender=LoginCheck, user=user, device=device, method=method, request=request
+        )
+    signals.sign_in_completed.send(sender=LoginCheck, user=user, check=check, request=request)
+    if check is not None and (check.new_device or first_verification):
+        notify_new_device(request, check)
+    return device
+
+
+# -- expired, given up ---------------------------------------------------------------------
+
+
+def expire(request: HttpRequest) -> None:
+    """The pending sign-in ran out of time: the owner hears of it, the session ends."""
+    _notify_unconfirmed(request)
+    _close(request, ChallengeResult.EXPIRED)
+    request.session.flush()
+    _set_user(request, AnonymousUser())
+
+
+def give_up(request: HttpRequest) -> None:
+    """The pending sign-in was abandoned (signed out of the challenge)."""
+    _notify_unconfirmed(request)
+    _close(request, ChallengeResult.GIVEN_UP)
+
+
+def _close(request: HttpRequest, result: ChallengeResult) -> None:
+    mark = read_mark(request.session)
+    if mark is not None and mark.pending and mark.check is not None:
+        _end_challenge(mark.check, result)
+
+
+def _end_challenge(check_pk: int, result: ChallengeResult) -> None:
+    # Only a pending one: a result, once set, is never rewritten by a later request.
+    LoginCheck.objects.filter(pk=check_pk, challenge_result=ChallengeResult.PENDING).update(
+        challenge_result=result, challenge_ended_at=timezone.now()
+    )
+
+
+def _notify_unconfirmed(request: HttpRequest) -> None:
+    """The password was right but the challenge failed or was given up: tell the owner once."""
+    mark = read_mark(request.session)
+    if mark is None or not mark.pending or mark.check is None:
+        return
+    if not claim_notice(request.session):
+        return
+    check = _sign_in_of(mark.check)
+    if check is not None:
+        notify_unconfirmed_sign_in(request, check)
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def _set_user(request: HttpRequest, user: Any) -> None:
+    """What ``request.user`` and ``await request.auser()`` answer for the rest of this request."""
+    request.user = user
+    if hasattr(request, "auser"):
+        request._acached_user = user  # the cache AuthenticationMiddleware's auser() reads
+
+
+def _sign_in_of(check_pk: int | None) -> LoginCheck | None:
+    """The login check of a sign-in, with what its emails show."""
+    if check_pk is None:
+        return None
+    return LoginCheck.objects.filter(pk=check_pk).select_related("user", "device").first()
+
+
+def _pk(device: Device | None) -> int | None:
+    return device.pk if device is not None else None

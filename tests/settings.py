@@ -1,7 +1,16 @@
-"""Settings for the test suite. ``RUPT_GUARD_TEST_DB=postgres`` runs it on PostgreSQL."""
+"""Settings for the test suite. ``RUPT_GUARD_TEST_DB=postgres`` runs it on PostgreSQL.
 
+The site is wired like a real one (DRF with its default authentication, authtoken,
+flatpages with the fallback middleware, a 404 page and a middleware that show the user):
+a pending sign-in must look anonymous to every one of them (tests/test_security_model.py).
+"""
+
+import atexit
 import os
+import shutil
+import socket
 import sys
+import tempfile
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -30,6 +39,35 @@ if os.environ.get("RUPT_GUARD_TEST_DB") == "postgres":
 else:
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 
+
+def _redis_answers(host: str = "127.0.0.1", port: int = 6379) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+# A cache every worker shares, as production needs (rupt_guard.E009 refuses a per-process
+# one): Redis as sites run it when it answers (CI starts it), else files on this machine.
+if os.environ.get("RUPT_GUARD_REQUIRE_REDIS") == "1" or _redis_answers():
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Not database 0: each test clears the cache, which flushes the whole database.
+            "LOCATION": os.environ.get("RUPT_GUARD_TEST_REDIS", "redis://127.0.0.1:6379/9"),
+        }
+    }
+else:
+    _CACHE_DIR = tempfile.mkdtemp(prefix="rupt-guard-test-cache-")
+    atexit.register(shutil.rmtree, _CACHE_DIR, ignore_errors=True)
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": _CACHE_DIR,
+        }
+    }
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -37,7 +75,10 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.sites",
+    "django.contrib.flatpages",
     "rest_framework",
+    "rest_framework.authtoken",
     "drf_spectacular",
     "django_otp",
     "django_otp.plugins.otp_totp",
@@ -56,7 +97,12 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "rupt_guard.middleware.RuptGuardMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # A site's own middleware reading request.user (an audit header).
+    "tests.realistic_site.SiteUserMiddleware",
+    # Last, as Django's docs say: it renders a flat page in place of any 404.
+    "django.contrib.flatpages.middleware.FlatpageFallbackMiddleware",
 ]
+SITE_ID = 1
 
 AUTHENTICATION_BACKENDS = ["rupt_guard.backends.RuptGuardBackend"]
 LOGIN_URL = "/accounts/login/"
@@ -73,6 +119,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "tests.realistic_site.site_user",
             ]
         },
     }
@@ -90,8 +137,8 @@ RUPT_GUARD = {
     "API_BASE_URL": "http://127.0.0.1:9",
 }
 
+# DRF's default authentication classes (Session, then Basic) apply: no override.
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 SPECTACULAR_SETTINGS = {"TITLE": "rupt_guard test site", "VERSION": "1"}

@@ -1,4 +1,6 @@
-"""A small site for the tests: a login, pages behind it, API views, a factor setup page."""
+"""A small site for the tests: a login, pages behind it, API views, a factor setup page,
+and what real sites add around a login (signup, password reset with auto-login, DRF's
+authtoken, async views; see tests/realistic_site.py)."""
 
 from pathlib import Path
 
@@ -11,11 +13,14 @@ from django.views.static import serve
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.authentication import BasicAuthentication, SessionAuthentication
+from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from rupt_guard.api.permissions import IsDeviceVerified
+
+from . import realistic_site
 
 MEDIA_ROOT = Path(__file__).resolve().parent / "media"
 
@@ -74,6 +79,30 @@ urlpatterns = [
         auth_views.PasswordChangeDoneView.as_view(),
         name="password_change_done",
     ),
+    path("accounts/signup/", realistic_site.signup, name="signup"),
+    path(
+        "accounts/password/reset/",
+        auth_views.PasswordResetView.as_view(),
+        name="password_reset",
+    ),
+    path(
+        "accounts/password/reset/done/",
+        auth_views.PasswordResetDoneView.as_view(),
+        name="password_reset_done",
+    ),
+    path(
+        "accounts/reset/<uidb64>/<token>/",
+        # Signed in straight after the new password is set.
+        auth_views.PasswordResetConfirmView.as_view(post_reset_login=True),
+        name="password_reset_confirm",
+    ),
+    path(
+        "accounts/reset/done/",
+        auth_views.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
+    path("async/sign-in/", realistic_site.async_sign_in, name="async-sign-in"),
+    path("async/whoami/", realistic_site.async_whoami, name="async-whoami"),
     path("private/", private, name="private"),
     path("private/data.json", private_json, name="private-json"),
     path("account/2fa/setup/", setup_second_factor, name="otp-setup"),
@@ -84,5 +113,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/profile/", api_profile, name="api-profile"),
     path("api/verified-only/", api_verified_only, name="api-verified-only"),
+    path("api/whoami/", realistic_site.api_whoami, name="api-whoami"),
+    # DRF's own token view, routed as its docs show.
+    path("api/token/", obtain_auth_token, name="api-token"),
     path("admin/", admin.site.urls),
 ]

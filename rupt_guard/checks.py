@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from django.core.checks import Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
-from .conf import DEFAULTS, guard_settings
+from .conf import DEFAULTS, default_account_id, guard_settings
 
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
@@ -130,28 +130,98 @@ def check_wiring(app_configs: Any = None, **kwargs: Any) -> list:
                 id="rupt_guard.W003",
             )
         )
-    elif backends.index(BACKEND_PATH) > 0 and any(
-        b.endswith("ModelBackend") for b in backends[: backends.index(BACKEND_PATH)]
-    ):
+    # rupt_guard.W004 (a ModelBackend before ours) is retired: E008 refuses one anywhere.
+    # rupt_guard.W006 (authtoken installed) is retired: the backend now refuses a password
+    # alone, so obtain_auth_token cannot hand out a token unless PASSWORD_ONLY_VIEWS says so.
+    if BACKEND_PATH in backends:
+        messages.extend(_other_password_backends(backends))
+    return messages
+
+
+def _other_password_backends(backends: list[str]) -> list:
+    """Another password backend beside ours would accept the password our backend refused
+    (PermissionDenied stops Django only at *our* backend, if it comes first)."""
+    from django.contrib.auth.backends import ModelBackend, RemoteUserBackend
+    from django.utils.module_loading import import_string
+
+    messages: list = []
+    for path in backends:
+        if path == BACKEND_PATH:
+            continue
+        try:
+            backend = import_string(path)
+        except ImportError:
+            continue  # Django's own checks report an unimportable backend
+        if (
+            isinstance(backend, type)
+            and issubclass(backend, ModelBackend)
+            and not issubclass(backend, RemoteUserBackend)
+        ):
+            messages.append(
+                Error(
+                    f"{path} checks passwords beside {BACKEND_PATH}: a password alone "
+                    "(HTTP Basic, obtain_auth_token) that ours refuses, it would accept.",
+                    hint=f"Remove it and set RUPT_GUARD['PASSWORD_BACKEND'] = {path!r}: "
+                    f"{BACKEND_PATH} then checks passwords with it.",
+                    id="rupt_guard.E008",
+                )
+            )
+    return messages
+
+
+@register(Tags.security)
+def check_risky_choices(app_configs: Any = None, **kwargs: Any) -> list:
+    """Settings that work but cost some security: each says what it costs."""
+    from django.conf import settings
+
+    from .cache import PER_PROCESS_BACKENDS
+
+    try:
+        alias = guard_settings.CACHE
+        only_views = guard_settings.PASSWORD_ONLY_VIEWS
+        login_response = guard_settings.LOGIN_RESPONSE
+        token_classes = guard_settings.TOKEN_AUTHENTICATION_CLASSES
+        account_id = guard_settings.ACCOUNT_ID
+        trust_metadata = guard_settings.TRUST_RUPT_METADATA
+    except ImproperlyConfigured:
+        return []  # rupt_guard.E001 says what is wrong
+    messages: list = []
+    backend = settings.CACHES.get(alias, {}).get("BACKEND", "")
+    if backend in PER_PROCESS_BACKENDS and not settings.DEBUG:
         messages.append(
-            Warning(
-                f"A ModelBackend comes before {BACKEND_PATH}: it accepts the password first and "
-                "the risk check only runs after login().",
-                hint=f"Replace ModelBackend with {BACKEND_PATH}: it checks passwords alike.",
-                id="rupt_guard.W004",
+            Error(
+                f"RUPT_GUARD['CACHE'] is {alias!r}, a {backend.rsplit('.', 1)[-1]}: each "
+                "worker process would keep its own throttles and limits.",
+                hint="Point it at a cache every worker shares, e.g. Django's RedisCache.",
+                id="rupt_guard.E009",
             )
         )
-    from django.apps import apps
-
-    if apps.is_installed("rest_framework.authtoken"):
+    if only_views:
         messages.append(
             Warning(
-                "rest_framework.authtoken is installed: its obtain_auth_token view hands out a "
-                "token for a password alone, and IsDeviceVerified accepts token-authenticated "
-                "requests.",
-                hint="Issue tokens from RUPT_GUARD['LOGIN_RESPONSE'] (called only after the "
-                "gate) and do not route obtain_auth_token; silence this check if you do so.",
-                id="rupt_guard.W006",
+                "RUPT_GUARD['PASSWORD_ONLY_VIEWS'] accepts a password alone at "
+                f"{', '.join(map(str, only_views))}: the second factor never applies there.",
+                hint="Issue API tokens from LOGIN_RESPONSE after the gate instead.",
+                id="rupt_guard.W007",
+            )
+        )
+    if login_response is not None and not token_classes:
+        messages.append(
+            Warning(
+                "RUPT_GUARD['LOGIN_RESPONSE'] is set but TOKEN_AUTHENTICATION_CLASSES is empty: "
+                "IsDeviceVerified refuses every token-authenticated request.",
+                hint="List the DRF authentication classes of the tokens LOGIN_RESPONSE issues.",
+                id="rupt_guard.W008",
+            )
+        )
+    if trust_metadata and account_id is default_account_id:
+        messages.append(
+            Warning(
+                "RUPT_GUARD['TRUST_RUPT_METADATA'] is on with the default ACCOUNT_ID (the "
+                "primary key): another site on the same Rupt project may give that id to "
+                "another person, whose verification would then count here.",
+                hint="Set ACCOUNT_ID to an id that means the same person everywhere.",
+                id="rupt_guard.W009",
             )
         )
     return messages

@@ -157,7 +157,9 @@ def logged_in(request: HttpRequest, user: Any) -> None:
     if _verified_by_caller.get():
         mark_passed(request.session, device=None)
         return
-    outcome = _checked.get(request, {}).pop(str(user.pk), None) or check_login(
+    key = _request_key(request)
+    earlier = _checked.get(key, {}).pop(str(user.pk), None) if key is not None else None
+    outcome = earlier or check_login(
         request, user, token=token_from_request(request), source=CheckSource.LOGIN
     )
     factor = _factor_from_login_form(user)
@@ -174,7 +176,7 @@ def logged_in(request: HttpRequest, user: Any) -> None:
     elif outcome.decision == Decision.CHALLENGE and factor is not None:
         # django-otp's own login form (OTPAuthenticationForm, OTPAdminSite) verified a
         # factor already: that was the second factor, not a reason to ask again.
-        auth_keys = {key: request.session[key] for key in AUTH_KEYS if key in request.session}
+        auth_keys = {name: request.session[name] for name in AUTH_KEYS if name in request.session}
         _complete(
             request,
             user,

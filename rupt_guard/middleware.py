@@ -40,7 +40,7 @@ ViewFunc = TypeVar("ViewFunc", bound=Callable[..., Any])
 def pending_allowed(view: ViewFunc) -> ViewFunc:
     """Let a session with a pending challenge reach this view (like ``login_not_required``).
 
-    The view still sees an anonymous user; use ``rupt_guard.pending_user(request)`` to learn
+    The view still sees an anonymous user; ``rupt_guard.lifecycle.pending_user(request)`` tells
     who is waiting. For pages a signed-out visitor may see anyway (help, terms, a logout of
     your own); a class-based view takes it on ``as_view()``'s result.
     """

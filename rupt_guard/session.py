@@ -59,6 +59,9 @@ def mark_pending(
         PENDING, device, check, time.time() + guard_settings.CHALLENGE_TIMEOUT, auth=dict(auth)
     )
     _write(session, mark)
+    # A new pending sign-in starts with no wrong codes and no owner notice of its own.
+    session.pop(FAILURES_KEY, None)
+    session.pop(NOTICE_KEY, None)
     return mark
 
 

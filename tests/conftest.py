@@ -11,6 +11,16 @@ from rupt_guard.providers import reset_provider
 from .fake_rupt import SECRET, FakeRupt, start_fake_rupt
 
 
+@pytest.fixture(autouse=True)
+def _fresh_shared_cache():
+    """Throttles and limits live in the shared cache: each test starts with none."""
+    from django.core.cache import caches
+
+    for cache in caches.all(initialized_only=True):
+        cache.clear()
+    yield
+
+
 @pytest.fixture(scope="session")
 def _fake_rupt() -> Iterator[FakeRupt]:
     fake, server = start_fake_rupt()

@@ -3,8 +3,9 @@
 
     python3 tests/run.py [pytest arguments]
 
-Needs only Python. PostgreSQL (127.0.0.1:5432, user postgres) is used when it answers;
-with RUPT_GUARD_REQUIRE_POSTGRES=1 (as CI sets) a missing PostgreSQL fails the run.
+Needs only Python. PostgreSQL (127.0.0.1:5432, user postgres) and Redis (127.0.0.1:6379)
+are used when they answer; with RUPT_GUARD_REQUIRE_POSTGRES=1 and RUPT_GUARD_REQUIRE_REDIS=1
+(as CI sets) a missing one fails the run.
 """
 
 from __future__ import annotations
@@ -27,14 +28,16 @@ def run(*args: str | Path, env: dict[str, str] | None = None) -> None:
     subprocess.run([str(a) for a in args], cwd=ROOT, check=True, env=env)
 
 
-def postgres_answers() -> bool:
-    host = os.environ.get("PGHOST", "127.0.0.1")
-    port = int(os.environ.get("PGPORT", "5432"))
+def answers(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=2):
             return True
     except OSError:
         return False
+
+
+def postgres_answers() -> bool:
+    return answers(os.environ.get("PGHOST", "127.0.0.1"), int(os.environ.get("PGPORT", "5432")))
 
 
 def main(pytest_args: list[str]) -> int:
@@ -48,6 +51,11 @@ def main(pytest_args: list[str]) -> int:
     run(BIN / "ruff", "format", "--check", ".")
     run(PYTHON, "-m", "django", "makemigrations", "--check", "--dry-run", env=env)
 
+    if not answers("127.0.0.1", 6379):
+        if os.environ.get("RUPT_GUARD_REQUIRE_REDIS") == "1":
+            print("Redis does not answer on 127.0.0.1:6379 and this run requires it.")
+            return 1
+        print("Redis does not answer on 127.0.0.1:6379: the shared cache is tested on files.")
     try:
         run(PYTHON, "-m", "pytest", *pytest_args, env={**env, "RUPT_GUARD_TEST_DB": "sqlite"})
         if postgres_answers():

@@ -107,7 +107,7 @@ def test_wiring_checks(settings):
         "django.contrib.auth.backends.ModelBackend",
         "rupt_guard.backends.RuptGuardBackend",
     ]
-    assert check_ids() == {"rupt_guard.W004"}
+    assert check_ids() == {"rupt_guard.E008"}  # it would accept a password ours refuses
 
 
 def test_local_provider_checks(settings):
@@ -143,14 +143,72 @@ def test_retention_may_be_none(settings):
     assert guard_settings.LOGIN_CHECK_RETENTION_DAYS is None
 
 
-def test_token_issuing_by_password_alone_is_flagged(settings, monkeypatch):
+def test_another_password_backend_beside_ours_is_an_error(settings):
+    settings.RUPT_GUARD = {"API_SECRET": "s", "CLIENT_ID": "c"}
+    settings.AUTHENTICATION_BACKENDS = [
+        "rupt_guard.backends.RuptGuardBackend",
+        "django.contrib.auth.backends.ModelBackend",
+    ]
+    assert check_ids() == {"rupt_guard.E008"}
+    # A backend that takes no password (the web server's user) is not one.
+    settings.AUTHENTICATION_BACKENDS = [
+        "rupt_guard.backends.RuptGuardBackend",
+        "django.contrib.auth.backends.RemoteUserBackend",
+    ]
+    assert check_ids() == set()
+    # The way to keep another backend's password check: wrap it.
+    settings.AUTHENTICATION_BACKENDS = ["rupt_guard.backends.RuptGuardBackend"]
+    settings.RUPT_GUARD = {
+        "API_SECRET": "s",
+        "CLIENT_ID": "c",
+        "PASSWORD_BACKEND": "django.contrib.auth.backends.ModelBackend",
+    }
+    assert check_ids() == set()
+
+
+def test_a_per_process_cache_is_refused_in_production(settings):
+    settings.RUPT_GUARD = {"API_SECRET": "s", "CLIENT_ID": "c", "CACHE": "local"}
+    settings.CACHES = {
+        **settings.CACHES,
+        "local": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    }
+    settings.DEBUG = False
+    assert check_ids() == {"rupt_guard.E009"}
+    settings.DEBUG = True
+    assert check_ids() == set()
+    settings.RUPT_GUARD = {"API_SECRET": "s", "CLIENT_ID": "c", "CACHE": "nowhere"}
+    assert check_ids() == {"rupt_guard.E001"}
+
+
+def test_risky_choices_are_flagged(settings):
+    base = {"API_SECRET": "s", "CLIENT_ID": "c"}
+    settings.RUPT_GUARD = {**base, "PASSWORD_ONLY_VIEWS": ["api-profile"]}
+    assert check_ids() == {"rupt_guard.W007"}
+    settings.RUPT_GUARD = {**base, "LOGIN_RESPONSE": "tests.test_api.issue_token"}
+    assert check_ids() == {"rupt_guard.W008"}
+    settings.RUPT_GUARD = {
+        **base,
+        "LOGIN_RESPONSE": "tests.test_api.issue_token",
+        "TOKEN_AUTHENTICATION_CLASSES": ["rest_framework.authentication.TokenAuthentication"],
+    }
+    assert check_ids() == set()
+    settings.RUPT_GUARD = {**base, "TRUST_RUPT_METADATA": True}
+    assert check_ids() == {"rupt_guard.W009"}
+    settings.RUPT_GUARD = {
+        **base,
+        "TRUST_RUPT_METADATA": True,
+        "ACCOUNT_ID": "tests.test_settings.account_by_username",
+    }
+    assert check_ids() == set()
+
+
+def test_authtoken_alone_is_no_longer_flagged(settings, monkeypatch):
+    # rupt_guard.W006 is retired: the backend refuses obtain_auth_token's password alone.
     from django.apps import apps
 
     settings.RUPT_GUARD = {"API_SECRET": "s", "CLIENT_ID": "c"}
-    assert check_ids() == set()
-    # Installing authtoken for real would need its migrations; the check only asks this.
     installed = apps.is_installed
     monkeypatch.setattr(
         apps, "is_installed", lambda name: name == "rest_framework.authtoken" or installed(name)
     )
-    assert check_ids() == {"rupt_guard.W006"}
+    assert check_ids() == set()

@@ -14,6 +14,7 @@ class RuptGuardConfig(AppConfig):
         from django.db.models.signals import post_save
 
         from . import checks  # noqa: F401  (registers the system checks)
+        from .providers import logs
         from .receivers import on_user_logged_in, on_user_logged_out, on_user_saved
 
         user_logged_in.connect(on_user_logged_in, dispatch_uid="rupt_guard_user_logged_in")
@@ -21,6 +22,7 @@ class RuptGuardConfig(AppConfig):
         post_save.connect(
             on_user_saved, sender=get_user_model(), dispatch_uid="rupt_guard_user_saved"
         )
+        logs.install()
 
         if apps.is_installed("django.contrib.admin"):
             from django.contrib import admin

@@ -225,3 +225,100 @@ def check_risky_choices(app_configs: Any = None, **kwargs: Any) -> list:
             )
         )
     return messages
+
+
+RISKY_ALLOW_KEYS = ("ON_MISSING_TOKEN", "ON_PROVIDER_ERROR")
+
+
+@register(Tags.security)
+def check_limits_and_delivery(app_configs: Any = None, **kwargs: Any) -> list:
+    """What a strict review (OWASP ASVS V6/V7, NIST 800-63B) asks of the site around us."""
+    from django.apps import apps
+    from django.conf import settings
+
+    try:
+        accepted = set(guard_settings.ACCEPTED_RISKS)
+        site_url = guard_settings.SITE_URL
+        email_fallback = guard_settings.EMAIL_FALLBACK
+        actions = {key: getattr(guard_settings, key) for key in RISKY_ALLOW_KEYS}
+    except ImproperlyConfigured:
+        return []  # rupt_guard.E001 says what is wrong
+    messages: list = []
+    for key, action in actions.items():
+        if action == "allow" and key not in accepted:
+            messages.append(
+                Error(
+                    f"RUPT_GUARD[{key!r}] is 'allow': the browser decides whether a token is "
+                    "sent (and a blocked request or an outage is easy to cause), so anyone with "
+                    "the password can skip the second factor this way.",
+                    hint=f"Use 'challenge', or add {key!r} to RUPT_GUARD['ACCEPTED_RISKS'].",
+                    id="rupt_guard.E010",
+                )
+            )
+    if settings.SESSION_ENGINE == "django.contrib.sessions.backends.signed_cookies":
+        messages.append(
+            Error(
+                "SESSION_ENGINE keeps sessions in signed cookies: revoking or blocking a device "
+                "cannot end its sessions, and a pending sign-in lives in the browser.",
+                hint="Use a server-side engine: db, cache or cached_db.",
+                id="rupt_guard.E011",
+            )
+        )
+    codes_by_email = email_fallback and apps.is_installed("django_otp.plugins.otp_email")
+    backend = settings.EMAIL_BACKEND
+    if codes_by_email and not settings.DEBUG and backend.endswith(".dummy.EmailBackend"):
+        messages.append(
+            Error(
+                "EMAIL_BACKEND is the dummy backend while email codes are on: the first "
+                "challenge of a user with no other factor can never be passed.",
+                hint="Configure real email, or set RUPT_GUARD['EMAIL_FALLBACK'] = False.",
+                id="rupt_guard.E012",
+            )
+        )
+    if codes_by_email and backend.endswith(".smtp.EmailBackend") and not settings.EMAIL_TIMEOUT:
+        messages.append(
+            Warning(
+                "EMAIL_TIMEOUT is not set while email codes are on: a mail server that stops "
+                "answering holds the worker sending a code for as long as the socket waits.",
+                hint="Set EMAIL_TIMEOUT (seconds), e.g. 10.",
+                id="rupt_guard.W011",
+            )
+        )
+    if not settings.DEBUG and not site_url and not apps.is_installed("django.contrib.sites"):
+        messages.append(
+            Warning(
+                "Neither RUPT_GUARD['SITE_URL'] nor the Sites framework names this site: the "
+                "links in rupt_guard's emails carry a path with no address.",
+                hint="Set RUPT_GUARD['SITE_URL'] = 'https://your.domain'.",
+                id="rupt_guard.W010",
+            )
+        )
+    return messages
+
+
+@register(Tags.security, deploy=True)
+def check_mail_server(app_configs: Any = None, **kwargs: Any) -> list:
+    """``check --deploy`` (and ``rupt_guard_check``): does the SMTP server take connections?"""
+    import socket
+
+    from django.apps import apps
+    from django.conf import settings
+
+    if not (
+        guard_settings.EMAIL_FALLBACK
+        and apps.is_installed("django_otp.plugins.otp_email")
+        and settings.EMAIL_BACKEND.endswith(".smtp.EmailBackend")
+    ):
+        return []
+    try:
+        with socket.create_connection((settings.EMAIL_HOST, int(settings.EMAIL_PORT)), timeout=3):
+            return []
+    except OSError as exc:
+        return [
+            Error(
+                f"The mail server {settings.EMAIL_HOST}:{settings.EMAIL_PORT} refused or did "
+                f"not answer ({exc.strerror or type(exc).__name__}): email codes cannot be sent.",
+                hint="Check EMAIL_HOST and EMAIL_PORT, or turn RUPT_GUARD['EMAIL_FALLBACK'] off.",
+                id="rupt_guard.E012",
+            )
+        ]

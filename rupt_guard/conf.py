@@ -8,8 +8,11 @@ receiver in ``apps.py`` calls :meth:`GuardSettings.reload`.
 from __future__ import annotations
 
 import ipaddress
+import re
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -95,6 +98,17 @@ DEFAULTS: dict[str, Any] = {
     # DRF authentication classes whose tokens the site issues only after the gate (from
     # LOGIN_RESPONSE): IsDeviceVerified trusts request.auth from these and no others.
     "TOKEN_AUTHENTICATION_CLASSES": [],
+    # Sign-ins that reach the provider (the password was right), per account and per
+    # client address: "N/period" with period s, m, h or d (e.g. "20/h", "10/15m"), or None.
+    "SIGN_IN_RATES": {"account": "20/h", "address": "100/h"},
+    # Wrong codes per account, across every factor and both the HTML and API challenge.
+    "WRONG_CODE_RATE": "10/15m",
+    # Risky settings the site has weighed and accepts, by key (e.g. ["ON_MISSING_TOKEN"]):
+    # silences the system check that refuses them.
+    "ACCEPTED_RISKS": [],
+    # The site's canonical address for links in emails ("https://example.com"); else the
+    # Sites framework's current site. Never the request's Host header.
+    "SITE_URL": None,
     # Local provider: the site accepts the development stand-in with DEBUG = False.
     "LOCAL_PROVIDER_IN_PRODUCTION": False,
     # Seconds an identification token of the local provider stays valid.
@@ -111,7 +125,12 @@ IMPORT_STRINGS = {
 }
 # Lists of dotted paths, each imported.
 IMPORT_STRING_LISTS = {"TOKEN_AUTHENTICATION_CLASSES"}
-LIST_KEYS = {"TRUSTED_PROXIES", "PASSWORD_ONLY_VIEWS", "PENDING_ALLOWED_URL_NAMES"}
+LIST_KEYS = {
+    "TRUSTED_PROXIES",
+    "PASSWORD_ONLY_VIEWS",
+    "PENDING_ALLOWED_URL_NAMES",
+    "ACCEPTED_RISKS",
+}
 
 ACTIONS = ("allow", "challenge", "block")
 ACTION_KEYS = (
@@ -175,11 +194,51 @@ def _validate(key: str, value: Any) -> Any:
                 f"{SETTING_NAME}['TRUSTED_PROXIES'] holds something that is not an address "
                 f"or network: {exc}"
             ) from exc
+    if key == "WRONG_CODE_RATE":
+        value = Rate.parse(value, key)
+    if key == "SIGN_IN_RATES":
+        if not isinstance(value, dict) or set(value) - {"account", "address"}:
+            raise ImproperlyConfigured(
+                f"{SETTING_NAME}['SIGN_IN_RATES'] must be a dict with 'account' and 'address'."
+            )
+        value = {scope: Rate.parse(value.get(scope), key) for scope in ("account", "address")}
+    if key == "SITE_URL" and value is not None:
+        parts = urlsplit(str(value))
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+            raise ImproperlyConfigured(
+                f"{SETTING_NAME}['SITE_URL'] must look like 'https://example.com'; got {value!r}."
+            )
+        value = f"{parts.scheme}://{parts.netloc}"
     if key == "CACHE" and value not in settings.CACHES:
         raise ImproperlyConfigured(
             f"{SETTING_NAME}['CACHE'] = {value!r} is not an alias in settings.CACHES."
         )
     return value
+
+
+RATE = re.compile(r"\A(\d+)/(\d*)([smhd])\Z")
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A limit read from a setting: ``count`` per ``seconds``."""
+
+    count: int
+    seconds: int
+
+    @classmethod
+    def parse(cls, value: Any, setting: str) -> Rate | None:
+        """``"10/15m"``: ten per fifteen minutes; ``"20/h"``; None means no limit."""
+        if value is None:
+            return None
+        match = RATE.match(str(value).strip())
+        if match is None or int(match.group(1)) < 1:
+            raise ImproperlyConfigured(
+                f"{SETTING_NAME}[{setting!r}] has {value!r}; a rate looks like '10/15m' or '20/h'."
+            )
+        count, span, unit = match.groups()
+        return cls(int(count), int(span or 1) * UNIT_SECONDS[unit])
 
 
 def _import(key: str, path: str) -> Any:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from django_otp.forms import OTPTokenForm
 
 from .factors import challenge_devices
@@ -40,7 +42,22 @@ class ChallengeForm(OTPTokenForm):
         if len(choices) == 1:
             self.fields["otp_device"].initial = choices[0][0]
 
+    # Seconds until the account's wrong-code window ends, when it is full (set by the
+    # lifecycle): the code is then refused without django-otp reading it.
+    locked_for: int | None = None
+
     def clean(self) -> dict[str, Any]:
+        if self.locked_for:
+            minutes = max(1, math.ceil(self.locked_for / 60))
+            raise forms.ValidationError(
+                ngettext(
+                    "Too many wrong codes for this account. Try again in %(minutes)d minute.",
+                    "Too many wrong codes for this account. Try again in %(minutes)d minutes.",
+                    minutes,
+                ),
+                code="locked",
+                params={"minutes": minutes},
+            )
         # django-otp checks only that the chosen device is the user's; it must also be one
         # this challenge offers (not, say, the email fallback once the user has a TOTP).
         chosen = self.cleaned_data.get("otp_device")

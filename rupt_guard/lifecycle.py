@@ -12,6 +12,7 @@ session. Only :func:`pending_user` knows who is waiting.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -20,7 +21,7 @@ from weakref import WeakKeyDictionary
 
 import django_otp
 from django.conf import settings
-from django.contrib import auth
+from django.contrib import auth, messages
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.db import router, transaction
@@ -28,11 +29,14 @@ from django.http import HttpRequest
 from django.middleware.csrf import rotate_token
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
+from django.utils.translation import ngettext
 
 from . import signals
 from .choices import ChallengeResult, CheckSource, Decision
+from .client import client_ip
 from .conf import guard_settings
 from .devices import remember_session
+from .limits import Limited, Window
 from .models import Device, DeviceSession, LoginCheck
 from .notifications import notify_new_device, notify_unconfirmed_sign_in
 from .policy import LoginFacts, get_policy
@@ -56,6 +60,7 @@ AUTH_KEYS = (auth.SESSION_KEY, auth.BACKEND_SESSION_KEY, auth.HASH_SESSION_KEY)
 # request (weakly, so nothing outlives it) and then by user, so that a login() of another
 # user than the one checked never inherits the check.
 _checked: WeakKeyDictionary[Any, dict[str, CheckOutcome]] = WeakKeyDictionary()
+_notices: WeakKeyDictionary[Any, str] = WeakKeyDictionary()
 _gated: ContextVar[bool] = ContextVar("rupt_guard_gated_sign_in", default=False)
 _verified_by_caller: ContextVar[bool] = ContextVar("rupt_guard_verified", default=False)
 
@@ -103,7 +108,13 @@ def password_accepted(request: Any, user: Any) -> Any:
     ``BasicAuthentication``, ``obtain_auth_token``, a bare ``authenticate()`` call.
     """
     if is_interactive_sign_in(request):
-        outcome = start(request, user, token=token_from_request(request), source=CheckSource.FORM)
+        try:
+            outcome = start(
+                request, user, token=token_from_request(request), source=CheckSource.FORM
+            )
+        except Limited as exc:
+            _tell_limited(request, exc)
+            raise PermissionDenied from exc
         if outcome.decision == Decision.BLOCK:
             # The form shows its usual "invalid credentials": no hint the password was right.
             raise PermissionDenied
@@ -127,10 +138,49 @@ def start(request: Any, user: Any, *, token: str | None, source: CheckSource) ->
     earlier = _checked.get(key, {}).get(str(user.pk)) if key is not None else None
     if earlier is not None:
         return earlier
+    if token:
+        _hit_sign_in_limits(request, user)
     outcome = check_login(request, user, token=token, source=source)
     if key is not None and outcome.decision != Decision.BLOCK:
         _checked.setdefault(key, {})[str(user.pk)] = outcome
     return outcome
+
+
+def _hit_sign_in_limits(request: Any, user: Any) -> None:
+    """Count a sign-in that is about to reach the provider; raise ``Limited`` when over."""
+    rates = guard_settings.SIGN_IN_RATES
+    for scope, ident in (("account", str(user.pk)), ("address", client_ip(request))):
+        rate = rates[scope]
+        if rate is not None and ident:
+            wait = Window(f"sign_in_{scope}", ident, rate).hit()
+            if wait is not None:
+                raise Limited(wait)
+
+
+def _tell_limited(request: Any, exc: Limited, *, by_message: bool = False) -> None:
+    """Say why on the page: the login form's identify tag shows the notice (the form's own
+    error can only say "invalid credentials"); a login() elsewhere gets a message."""
+    logger.warning("Sign-in refused: too many sign-ins reached the provider (%s s left).", exc.wait)
+    key = _request_key(request)
+    if key is not None:
+        _notices[key] = limited_message(exc.wait)
+        if by_message:
+            messages.error(key, _notices[key], fail_silently=True)
+
+
+def notice_for(request: Any) -> str | None:
+    """What the sign-in form should tell the user about this request's refusal, if anything."""
+    key = _request_key(request)
+    return _notices.get(key) if key is not None else None
+
+
+def limited_message(wait: int) -> str:
+    minutes = max(1, math.ceil(wait / 60))
+    return ngettext(
+        "Too many sign-in attempts. Try again in %(minutes)d minute.",
+        "Too many sign-in attempts. Try again in %(minutes)d minutes.",
+        minutes,
+    ) % {"minutes": minutes}
 
 
 def _request_key(request: Any) -> Any:
@@ -159,9 +209,12 @@ def logged_in(request: HttpRequest, user: Any) -> None:
         return
     key = _request_key(request)
     earlier = _checked.get(key, {}).pop(str(user.pk), None) if key is not None else None
-    outcome = earlier or check_login(
-        request, user, token=token_from_request(request), source=CheckSource.LOGIN
-    )
+    try:
+        outcome = earlier or _checked_once(request, user)
+    except Limited as exc:
+        _tell_limited(request, exc, by_message=True)
+        auth.logout(request)
+        return
     factor = _factor_from_login_form(user)
     with transaction.atomic(using=_db()):
         outcome = _confirm_under_lock(user, outcome)
@@ -191,6 +244,14 @@ def logged_in(request: HttpRequest, user: Any) -> None:
         )
         if outcome.check.new_device:
             notify_new_device(request, outcome.check)
+
+
+def _checked_once(request: HttpRequest, user: Any) -> CheckOutcome:
+    """The check of a login() that no backend checked (another login path)."""
+    token = token_from_request(request)
+    if token:
+        _hit_sign_in_limits(request, user)
+    return check_login(request, user, token=token, source=CheckSource.LOGIN)
 
 
 def _confirm_under_lock(user: Any, outcome: CheckOutcome) -> CheckOutcome:
@@ -294,6 +355,28 @@ def pending_user(request: HttpRequest) -> Any:
     ):
         return None  # the password changed since it was checked
     return user
+
+
+def submit_code(request: HttpRequest, user: Any, form: Any) -> bool:
+    """Check the code in a bound ``ChallengeForm``; when it is right, the sign-in passes.
+
+    Wrong codes count against the account, whichever factor, session or surface (HTML or
+    API) they came from. Once the account's limit is reached, codes are refused unread
+    until the window ends: django-otp never sees them, so the owner's factors are not
+    throttled further by an attacker's guesses, and no session is touched.
+    """
+    rate = guard_settings.WRONG_CODE_RATE
+    window = Window("wrong_codes", str(user.pk), rate) if rate is not None else None
+    if window is not None and form.code_attempted:
+        form.locked_for = window.wait()
+    if form.is_valid():
+        pass_challenge(request, user, user.otp_device)
+        return True
+    if form.code_attempted and not form.locked_for:
+        if window is not None:
+            window.hit()
+        record_failed_code(request)
+    return False
 
 
 def record_failed_code(request: HttpRequest) -> None:

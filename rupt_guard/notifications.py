@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import urlsplit
 
+from django.apps import apps
 from django.core import signing
-from django.core.exceptions import DisallowedHost
+from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.http import HttpRequest
@@ -55,23 +57,35 @@ def _send_after_commit(kind: str, request: HttpRequest | None, check: LoginCheck
     if not address:
         return
     path = reverse("rupt_guard:not_me", args=[not_me_token(check)])
-    host = _host(request)
+    base = canonical_url()
     context: dict[str, Any] = {
         "user": check.user,
         "check": check,
         "device": check.device,
-        "not_me_url": f"{request.scheme}://{host}{path}" if request and host else path,
-        "site_name": host,
+        "not_me_url": f"{base}{path}" if base else path,
+        "site_name": urlsplit(base).netloc if base else "",
     }
     transaction.on_commit(lambda: _send(kind, address, context))
 
 
-def _host(request: HttpRequest | None) -> str:
-    # Requests built by hand (Client.logout(), a command) carry no host.
-    try:
-        return request.get_host() if request is not None else ""
-    except (KeyError, DisallowedHost):
-        return ""
+def canonical_url() -> str:
+    """The site's own address for links in emails: ``SITE_URL``, else the Sites framework.
+
+    Never the request's Host header: a sign-in request with a forged Host would put the
+    attacker's domain into the owner's "this wasn't me" link. Empty when neither is set
+    (``rupt_guard.W010``); emails then carry the path alone.
+    """
+    if guard_settings.SITE_URL:
+        return str(guard_settings.SITE_URL)
+    if apps.is_installed("django.contrib.sites"):
+        from django.contrib.sites.models import Site
+
+        try:
+            domain = Site.objects.get_current().domain
+        except (Site.DoesNotExist, ImproperlyConfigured):
+            return ""
+        return f"https://{domain}" if domain else ""
+    return ""
 
 
 def _send(kind: str, address: str, context: dict[str, Any]) -> None:

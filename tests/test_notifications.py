@@ -21,7 +21,8 @@ pytestmark = pytest.mark.django_db
 
 
 def link_in(message) -> str:
-    return re.search(r"http://testserver(/rupt-guard/not-me/[^/\s]+/)", message.body).group(1)
+    # The Sites framework's domain: the test site's current Site is example.com.
+    return re.search(r"https://example\.com(/rupt-guard/not-me/[^/\s]+/)", message.body).group(1)
 
 
 def only_mail(mailoutbox, subject_part):
@@ -244,3 +245,28 @@ def test_signals_fire_with_their_arguments(
     assert fired["login_blocked"][0]["check"].reason == "blocked_device"
     assert fired["provider_failed"][0]["error"].status == 503
     assert all(kw["user"] == user for kws in fired.values() for kw in kws)
+
+
+def test_links_never_come_from_the_host_header(
+    client, user, login, pass_challenge, mailoutbox, on_commit, settings, guard_settings_override
+):
+    settings.ALLOWED_HOSTS = ["*"]  # a site that accepts any Host still sends its own links
+    client.defaults["HTTP_HOST"] = "evil.example.net"  # every request of this browser
+    login(device="dev-host")
+    with on_commit():
+        pass_challenge()
+    mail = only_mail(mailoutbox, "New sign-in")
+    assert "evil.example.net" not in mail.body + mail.alternatives[0][0] + mail.subject
+    assert link_in(mail)
+
+
+def test_site_url_is_the_canonical_address(
+    client, user, login, pass_challenge, mailoutbox, on_commit, guard_settings_override
+):
+    guard_settings_override(SITE_URL="https://accounts.example.org/")
+    login(device="dev-site-url")
+    with on_commit():
+        pass_challenge()
+    mail = only_mail(mailoutbox, "New sign-in")
+    assert re.search(r"https://accounts\.example\.org/rupt-guard/not-me/[^/\s]+/", mail.body)
+    assert "(accounts.example.org)" in mail.subject

@@ -313,3 +313,18 @@ def test_provider_is_rebuilt_when_settings_change(rupt_server, guard_settings_ov
     second = get_provider()
     assert second is not first
     assert second.timeout == 0.7
+
+
+def test_no_token_in_any_log_line_even_at_debug(rupt_server, caplog):
+    """urllib3 logs each request line at DEBUG; the token is in the completion's path."""
+    import logging
+
+    token = rupt_server.identify("dev-logged")
+    with caplog.at_level(logging.DEBUG):
+        get_provider().complete(token, "42")
+        rupt_server.fail_next(503)
+        with pytest.raises(ProviderHTTPError):
+            get_provider().complete(rupt_server.identify(), "42")
+    lines = [record.getMessage() for record in caplog.records]
+    assert any("/identification/<token>/complete" in line for line in lines), lines
+    assert not [line for line in lines if token in line]

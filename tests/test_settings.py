@@ -212,3 +212,83 @@ def test_authtoken_alone_is_no_longer_flagged(settings, monkeypatch):
         apps, "is_installed", lambda name: name == "rest_framework.authtoken" or installed(name)
     )
     assert check_ids() == set()
+
+
+@pytest.mark.parametrize("key", ["ON_MISSING_TOKEN", "ON_PROVIDER_ERROR"])
+def test_allowing_what_an_attacker_controls_needs_an_acknowledgement(settings, key):
+    settings.RUPT_GUARD = {"API_SECRET": "s", "CLIENT_ID": "c", key: "allow"}
+    assert check_ids() == {"rupt_guard.E010"}
+    settings.RUPT_GUARD = {
+        "API_SECRET": "s",
+        "CLIENT_ID": "c",
+        key: "allow",
+        "ACCEPTED_RISKS": [key],
+    }
+    assert check_ids() == set()
+
+
+def test_signed_cookie_sessions_are_refused(settings):
+    settings.RUPT_GUARD = {"API_SECRET": "s", "CLIENT_ID": "c"}
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+    assert check_ids() == {"rupt_guard.E011"}
+
+
+def test_email_that_cannot_be_delivered(settings):
+    settings.RUPT_GUARD = {"API_SECRET": "s", "CLIENT_ID": "c"}
+    settings.EMAIL_BACKEND = "django.core.mail.backends.dummy.EmailBackend"
+    assert check_ids() == {"rupt_guard.E012"}
+    settings.DEBUG = True
+    assert check_ids() == set()
+    settings.DEBUG = False
+    settings.RUPT_GUARD = {"API_SECRET": "s", "CLIENT_ID": "c", "EMAIL_FALLBACK": False}
+    assert check_ids() == set()
+
+
+def test_smtp_without_a_timeout_and_a_refusing_server(settings):
+    import socket
+
+    settings.RUPT_GUARD = {"API_SECRET": "s", "CLIENT_ID": "c"}
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_TIMEOUT = None
+    assert check_ids() == {"rupt_guard.W011"}
+    settings.EMAIL_TIMEOUT = 10
+    assert check_ids() == set()
+    # A port nothing listens on (bound, then closed): the deploy check tries to connect.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free_port = probe.getsockname()[1]
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", free_port
+    deploy = {m.id for m in run_checks(include_deployment_checks=True) if m.id.startswith("rupt_")}
+    assert "rupt_guard.E012" in deploy
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        settings.EMAIL_PORT = server.getsockname()[1]
+        deploy = {m.id for m in run_checks(include_deployment_checks=True)}
+        assert "rupt_guard.E012" not in deploy
+
+
+def test_a_canonical_address_is_needed_in_production(settings):
+    settings.RUPT_GUARD = {"API_SECRET": "s", "CLIENT_ID": "c"}
+    settings.INSTALLED_APPS = [
+        app
+        for app in settings.INSTALLED_APPS
+        if app not in ("django.contrib.sites", "django.contrib.flatpages")
+    ]
+    assert check_ids() == {"rupt_guard.W010"}
+    settings.RUPT_GUARD = {"API_SECRET": "s", "CLIENT_ID": "c", "SITE_URL": "https://example.org"}
+    assert check_ids() == set()
+    settings.RUPT_GUARD = {"SITE_URL": "example.org"}
+    with pytest.raises(ImproperlyConfigured, match="SITE_URL"):
+        guard_settings.SITE_URL  # noqa: B018
+
+
+def test_rates_are_validated(settings):
+    settings.RUPT_GUARD = {"WRONG_CODE_RATE": "ten a minute"}
+    with pytest.raises(ImproperlyConfigured, match="WRONG_CODE_RATE"):
+        guard_settings.WRONG_CODE_RATE  # noqa: B018
+    settings.RUPT_GUARD = {"SIGN_IN_RATES": {"account": "5/15m", "address": None}}
+    assert guard_settings.SIGN_IN_RATES["account"].seconds == 900
+    settings.RUPT_GUARD = {"SIGN_IN_RATES": {"acount": "5/h"}}
+    with pytest.raises(ImproperlyConfigured, match="SIGN_IN_RATES"):
+        guard_settings.SIGN_IN_RATES  # noqa: B018

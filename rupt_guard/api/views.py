@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import ensure_csrf_cookie
 from rest_framework import generics, status
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import PermissionDenied, Throttled, ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
@@ -26,6 +26,7 @@ from rupt_guard.choices import CheckSource, Decision
 from rupt_guard.conf import guard_settings
 from rupt_guard.factors import challenge_devices, sends_code
 from rupt_guard.forms import ChallengeForm
+from rupt_guard.limits import Limited
 from rupt_guard.models import Device
 from rupt_guard.providers import get_provider
 from rupt_guard.session import read_mark
@@ -131,12 +132,15 @@ class LoginView(APIView):
         )
         if user is None:
             raise ValidationError({"non_field_errors": [INVALID_CREDENTIALS]})
-        outcome = lifecycle.start(
-            request._request,
-            user,
-            token=data.get(guard_settings.TOKEN_FIELD) or None,
-            source=CheckSource.API,
-        )
+        try:
+            outcome = lifecycle.start(
+                request._request,
+                user,
+                token=data.get(guard_settings.TOKEN_FIELD) or None,
+                source=CheckSource.API,
+            )
+        except Limited as exc:
+            raise Throttled(wait=exc.wait, detail=lifecycle.limited_message(exc.wait)) from exc
         if outcome.decision == Decision.BLOCK:
             # The same answer as a wrong password: no hint that the password was right.
             raise ValidationError({"non_field_errors": [INVALID_CREDENTIALS]})
@@ -224,11 +228,10 @@ class ChallengeVerifyView(PendingChallengeView):
                 "otp_token": serializer.validated_data["token"],
             },
         )
-        if not form.is_valid():
-            if form.code_attempted:  # wrong, or refused while throttled: both count
-                lifecycle.record_failed_code(request._request)
+        if not lifecycle.submit_code(request._request, user, form):
+            if form.locked_for:
+                raise Throttled(wait=form.locked_for, detail=form.non_field_errors()[0])
             raise ValidationError({"non_field_errors": form.non_field_errors()})
-        lifecycle.pass_challenge(request._request, user, user.otp_device)
         return signed_in(request, user)
 
 

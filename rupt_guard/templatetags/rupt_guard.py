@@ -5,13 +5,14 @@ from __future__ import annotations
 from django import template
 
 from rupt_guard.conf import guard_settings
+from rupt_guard.lifecycle import notice_for
 from rupt_guard.providers import get_provider
 
 register = template.Library()
 
 
-@register.inclusion_tag("rupt_guard/identify.html")
-def rupt_guard_identify(form: str = "") -> dict[str, object]:
+@register.inclusion_tag("rupt_guard/identify.html", takes_context=True)
+def rupt_guard_identify(context: template.Context, form: str = "") -> dict[str, object]:
     """Put it inside the login ``<form>``, or anywhere with ``form="<form id>"``.
 
     Configuration travels in data attributes, so a strict Content-Security-Policy with no
@@ -23,4 +24,6 @@ def rupt_guard_identify(form: str = "") -> dict[str, object]:
         "client_id": guard_settings.CLIENT_ID,
         "timeout_ms": int(guard_settings.IDENTIFY_TIMEOUT_MS),
         "form_id": form,
+        # Why the last post of this form was refused, when the form itself cannot say.
+        "notice": notice_for(context["request"]) if "request" in context else None,
     }

@@ -16,7 +16,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from ..factors import sends_code
 from ..forms import ChallengeForm
-from ..lifecycle import pass_challenge, pending_user, record_failed_code
+from ..lifecycle import pending_user, submit_code
 
 
 def safe_next(request: HttpRequest) -> str:
@@ -49,11 +49,8 @@ class ChallengeView(View):
 
     def post(self, request: HttpRequest) -> HttpResponse:
         form = ChallengeForm(self.user, request, data=request.POST)
-        if form.is_valid():
-            pass_challenge(request, self.user, self.user.otp_device)
+        if submit_code(request, self.user, form):
             return HttpResponseRedirect(safe_next(request))
-        if form.code_attempted:  # wrong, or refused while throttled: both count
-            record_failed_code(request)
         return self.render(request, form)
 
     def render(self, request: HttpRequest, form: ChallengeForm) -> HttpResponse:

@@ -1,0 +1,63 @@
+"""Limits every worker shares through the shared cache (``RUPT_GUARD["CACHE"]``).
+
+- Wrong codes, per account, across every factor and both the HTML and the API challenge:
+  an attacker with the password cannot guess on, however many sessions they open.
+- Sign-ins that reach the identification provider, per account and per client address:
+  a password-holder cannot drain the site's provider quota or push everyone onto
+  ``ON_PROVIDER_ERROR``.
+
+Fixed windows (a counter per window): two cache calls per hit, and the time left is known.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from dataclasses import dataclass
+
+from .cache import shared_cache
+from .conf import Rate
+
+PREFIX = "rupt_guard:limit"
+
+
+class Limited(Exception):
+    """Over a limit; ``wait`` is the number of seconds until the window ends."""
+
+    def __init__(self, wait: int) -> None:
+        super().__init__(f"limited for {wait} s")
+        self.wait = wait
+
+
+@dataclass(frozen=True)
+class Window:
+    """One counter per ``rate.seconds`` window for ``scope`` and ``ident``."""
+
+    scope: str
+    ident: str
+    rate: Rate
+
+    def _current(self) -> tuple[str, int]:
+        now = time.time()
+        index = int(now // self.rate.seconds)
+        digest = hashlib.sha256(self.ident.encode()).hexdigest()[:32]  # no raw names in keys
+        left = max(1, math.ceil((index + 1) * self.rate.seconds - now))
+        return f"{PREFIX}:{self.scope}:{digest}:{index}", left
+
+    def hit(self) -> int | None:
+        """Count one; return the seconds left in the window when it is now over the limit."""
+        key, left = self._current()
+        cache = shared_cache()
+        cache.add(key, 0, timeout=self.rate.seconds + 1)
+        try:
+            count = int(cache.incr(key))
+        except ValueError:  # expired between add() and incr()
+            cache.set(key, 1, timeout=self.rate.seconds + 1)
+            count = 1
+        return left if count > self.rate.count else None
+
+    def wait(self) -> int | None:
+        """Seconds until this window ends when its limit is reached, else None."""
+        key, left = self._current()
+        return left if (shared_cache().get(key) or 0) >= self.rate.count else None

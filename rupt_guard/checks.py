@@ -139,8 +139,11 @@ def check_wiring(app_configs: Any = None, **kwargs: Any) -> list:
 
 
 def _other_password_backends(backends: list[str]) -> list:
-    """Another password backend beside ours would accept the password our backend refused
-    (PermissionDenied stops Django only at *our* backend, if it comes first)."""
+    """Another password backend beside ours (a ModelBackend, or any backend whose
+    ``authenticate()`` takes a password: LDAP, allauth) would accept the password ours
+    refused (PermissionDenied stops Django only at *our* backend, if it comes first)."""
+    import inspect
+
     from django.contrib.auth.backends import ModelBackend, RemoteUserBackend
     from django.utils.module_loading import import_string
 
@@ -152,11 +155,10 @@ def _other_password_backends(backends: list[str]) -> list:
             backend = import_string(path)
         except ImportError:
             continue  # Django's own checks report an unimportable backend
-        if (
-            isinstance(backend, type)
-            and issubclass(backend, ModelBackend)
-            and not issubclass(backend, RemoteUserBackend)
-        ):
+        if not isinstance(backend, type) or issubclass(backend, RemoteUserBackend):
+            continue
+        takes_password = "password" in inspect.signature(backend.authenticate).parameters
+        if issubclass(backend, ModelBackend) or takes_password:
             messages.append(
                 Error(
                     f"{path} checks passwords beside {BACKEND_PATH}: a password alone "

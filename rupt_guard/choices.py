@@ -43,3 +43,5 @@ class ChallengeResult(models.TextChoices):
     PASSED = "passed", _("Passed")
     EXPIRED = "expired", _("Expired unanswered")
     GIVEN_UP = "given_up", _("Given up (signed out)")
+    # The device was blocked, the sign-in reported, or the account changed meanwhile.
+    ENDED = "ended", _("Ended before it could pass")

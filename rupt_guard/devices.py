@@ -27,6 +27,8 @@ def remember_session(
     """Note which device (and sign-in) this session came from, so that it can be ended."""
     if device is None and check is None:
         return
+    if settings.SESSION_ENGINE.endswith(".signed_cookies"):
+        return  # the cookie is the session: nothing server-side to end (rupt_guard.E011)
     if getattr(session, "session_key", None) is None and hasattr(session, "save"):
         # login() over another user's session flushed it: give it its key now.
         session.save()
@@ -48,10 +50,18 @@ def remember_session(
     note_tracked_key(session, key)
 
 
-def follow_new_session_key(session: Any, old_key: str) -> None:
-    """The session changed key (e.g. update_session_auth_hash): keep it revocable."""
-    DeviceSession.objects.filter(session_key=old_key).update(session_key=session.session_key)
-    note_tracked_key(session, session.session_key)
+def follow_new_session_key(session: Any, old_key: str) -> bool:
+    """The session changed key (e.g. update_session_auth_hash): keep it revocable.
+
+    False when no row was left under the old key: a revocation ended the session while its
+    key was changing, and it must end now rather than be tracked afresh.
+    """
+    moved = DeviceSession.objects.filter(session_key=old_key).update(
+        session_key=session.session_key
+    )
+    if moved:
+        note_tracked_key(session, session.session_key)
+    return bool(moved)
 
 
 def end_sessions(device: Device) -> int:

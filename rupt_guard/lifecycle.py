@@ -11,6 +11,7 @@ session. Only :func:`pending_user` knows who is waiting.
 
 from __future__ import annotations
 
+import enum
 import logging
 import math
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ from .choices import ChallengeResult, CheckSource, Decision
 from .client import client_ip
 from .conf import guard_settings
 from .devices import remember_session
+from .factors import challenge_devices
 from .limits import Limited, Window
 from .models import Device, DeviceSession, LoginCheck
 from .notifications import notify_new_device, notify_unconfirmed_sign_in
@@ -61,6 +63,7 @@ AUTH_KEYS = (auth.SESSION_KEY, auth.BACKEND_SESSION_KEY, auth.HASH_SESSION_KEY)
 # user than the one checked never inherits the check.
 _checked: WeakKeyDictionary[Any, dict[str, CheckOutcome]] = WeakKeyDictionary()
 _notices: WeakKeyDictionary[Any, str] = WeakKeyDictionary()
+_unused_passwords: WeakKeyDictionary[Any, str] = WeakKeyDictionary()
 _gated: ContextVar[bool] = ContextVar("rupt_guard_gated_sign_in", default=False)
 _verified_by_caller: ContextVar[bool] = ContextVar("rupt_guard_verified", default=False)
 
@@ -119,8 +122,13 @@ def password_accepted(request: Any, user: Any) -> Any:
             # The form shows its usual "invalid credentials": no hint the password was right.
             raise PermissionDenied
         return user
-    if _gated.get() or (isinstance(request, HttpRequest) and hasattr(request, "session")):
-        return user  # login() follows; the user_logged_in receiver runs the check
+    if _gated.get():
+        return user  # the caller said login() follows
+    if isinstance(request, HttpRequest) and hasattr(request, "session"):
+        # login() should follow, and the user_logged_in receiver then runs the check. The
+        # gate cannot know yet; it notes the password and says so if no login() came.
+        _unused_passwords[request] = str(user.pk)
+        return user
     match = getattr(request, "resolver_match", None)
     if match is not None and match.view_name in guard_settings.PASSWORD_ONLY_VIEWS:
         return user  # the site accepted this risk in PASSWORD_ONLY_VIEWS
@@ -130,6 +138,18 @@ def password_accepted(request: Any, user: Any) -> Any:
         match.view_name if match is not None else type(request).__name__,
     )
     raise PermissionDenied
+
+
+def warn_if_password_unused(request: HttpRequest) -> None:
+    """At the end of a request: a password accepted without a login() after it means the
+    view gave access (or something) on a password alone. Logged, for the site to fix."""
+    if request in _unused_passwords:
+        match = getattr(request, "resolver_match", None)
+        logger.warning(
+            "A password was accepted at %s but no login() followed: if that view grants "
+            "access on the password alone, it skips the second factor.",
+            match.view_name if match is not None else request.path,
+        )
 
 
 def start(request: Any, user: Any, *, token: str | None, source: CheckSource) -> CheckOutcome:
@@ -152,9 +172,9 @@ def _hit_sign_in_limits(request: Any, user: Any) -> None:
     for scope, ident in (("account", str(user.pk)), ("address", client_ip(request))):
         rate = rates[scope]
         if rate is not None and ident:
-            wait = Window(f"sign_in_{scope}", ident, rate).hit()
-            if wait is not None:
-                raise Limited(wait)
+            count, left = Window(f"sign_in_{scope}", ident, rate).hit()
+            if count > rate.count:
+                raise Limited(left)
 
 
 def _tell_limited(request: Any, exc: Limited, *, by_message: bool = False) -> None:
@@ -204,6 +224,7 @@ def verified_by_caller() -> Iterator[None]:
 
 def logged_in(request: HttpRequest, user: Any) -> None:
     """``user_logged_in``: put the sign-in's decision in force for this session."""
+    _unused_passwords.pop(request, None)
     if _verified_by_caller.get():
         mark_passed(request.session, device=None)
         return
@@ -215,6 +236,7 @@ def logged_in(request: HttpRequest, user: Any) -> None:
         _tell_limited(request, exc, by_message=True)
         auth.logout(request)
         return
+    _replace_pending(request, user)
     factor = _factor_from_login_form(user)
     with transaction.atomic(using=_db()):
         outcome = _confirm_under_lock(user, outcome)
@@ -288,11 +310,25 @@ def _confirm_under_lock(user: Any, outcome: CheckOutcome) -> CheckOutcome:
     return CheckOutcome(verdict.decision, verdict.reason, row, check)
 
 
+def _replace_pending(request: HttpRequest, user: Any) -> None:
+    """A login() over a pending sign-in (the API's login stays open while pending) ends it:
+    given up, and its owner told when the new login is someone else's."""
+    mark = read_mark(request.session)
+    if mark is None or not mark.pending:
+        return
+    if mark.auth.get(auth.SESSION_KEY) != str(user.pk):
+        _notify_unconfirmed(request)
+    _close(request, ChallengeResult.GIVEN_UP)
+
+
 def _factor_from_login_form(user: Any) -> Any:
+    """The factor django-otp's login form verified, if it is one the challenge would offer
+    (not, say, a leftover email fallback beside a stronger factor)."""
     factor = getattr(user, "otp_device", None)
-    if factor is None or getattr(factor, "user_id", None) != user.pk:
+    if factor is None:
         return None
-    return factor if getattr(factor, "confirmed", True) else None
+    offered = {device.persistent_id for device in challenge_devices(user)}
+    return factor if factor.persistent_id in offered else None
 
 
 # -- pending: waiting for the second factor ------------------------------------------------
@@ -318,14 +354,21 @@ def step_up(request: HttpRequest) -> None:
         _hold(request, device=None, check=None)
 
 
-def hold_legacy_pending(request: HttpRequest, mark: Mark) -> None:
-    """A pending session written before auth keys were held (a rolling deploy): hold them
-    now. Nobody is let through and nobody is signed out."""
+def hold_stray_keys(request: HttpRequest, mark: Mark) -> None:
+    """Auth keys beside a pending mark: from before keys were held (a rolling deploy), or
+    from a login() no receiver saw. Hold them; nobody is let through, nobody signed out.
+    The keys of the checked sign-in, already held, are the ones kept."""
     session = request.session
-    held = {key: str(session.pop(key)) for key in AUTH_KEYS if key in session}
-    if held:
-        hold_auth(session, held)
-        _set_user(request, AnonymousUser())
+    stray = {key: str(session.pop(key)) for key in AUTH_KEYS if key in session}
+    if not mark.auth:
+        hold_auth(session, stray)
+    _set_user(request, AnonymousUser())
+
+
+def end_revoked_session(request: HttpRequest) -> None:
+    """A session whose tracking row a revocation deleted (while its key was changing)."""
+    request.session.flush()
+    _set_user(request, AnonymousUser())
 
 
 def pending_user(request: HttpRequest) -> Any:
@@ -357,7 +400,13 @@ def pending_user(request: HttpRequest) -> Any:
     return user
 
 
-def submit_code(request: HttpRequest, user: Any, form: Any) -> bool:
+class CodeResult(enum.Enum):
+    PASSED = "passed"  # the sign-in is complete
+    REFUSED = "refused"  # wrong, throttled or locked: the form says why
+    ENDED = "ended"  # the pending sign-in is over (expired, withdrawn): sign in again
+
+
+def submit_code(request: HttpRequest, user: Any, form: Any) -> CodeResult:
     """Check the code in a bound ``ChallengeForm``; when it is right, the sign-in passes.
 
     Wrong codes count against the account, whichever factor, session or surface (HTML or
@@ -370,33 +419,44 @@ def submit_code(request: HttpRequest, user: Any, form: Any) -> bool:
     if window is not None and form.code_attempted:
         form.locked_for = window.wait()
     if form.is_valid():
-        pass_challenge(request, user, user.otp_device)
-        return True
+        try:
+            pass_challenge(request, user, user.otp_device)
+        except NotPending:
+            end(request, ChallengeResult.ENDED)
+            return CodeResult.ENDED
+        return CodeResult.PASSED
     if form.code_attempted and not form.locked_for:
-        if window is not None:
-            window.hit()
-        record_failed_code(request)
-    return False
-
-
-def record_failed_code(request: HttpRequest) -> None:
-    """A wrong code: after a few in one pending session, warn the account's owner."""
-    failures = count_failed_code(request.session)
-    if failures >= guard_settings.FAILED_CODES_BEFORE_NOTICE:
-        _notify_unconfirmed(request)
+        account_failures = window.hit()[0] if window is not None else 0
+        session_failures = count_failed_code(request.session)
+        # Guesses spread over many sign-ins warn the owner as surely as guesses in one.
+        if max(account_failures, session_failures) >= guard_settings.FAILED_CODES_BEFORE_NOTICE:
+            _notify_unconfirmed(request)
+    return CodeResult.REFUSED
 
 
 # -- passed --------------------------------------------------------------------------------
 
 
 def pass_challenge(request: HttpRequest, user: Any, factor: Any) -> Device | None:
-    """The second factor was verified: the sign-in completes, and its device is trusted."""
+    """The second factor was verified: the sign-in completes, and its device is trusted.
+
+    Raises :class:`NotPending` when there is nothing (left) to complete: the challenge
+    expired, or was withdrawn (device blocked, sign-in reported) while the code was checked.
+    """
     mark = read_mark(request.session)
     if mark is None or not mark.pending or mark.expired():
         raise NotPending
     if not mark.auth or mark.auth.get(auth.SESSION_KEY) != str(user.pk):
         raise NotPending
-    return _complete(request, user, factor, mark.auth, device_pk=mark.device, check_pk=mark.check)
+    return _complete(
+        request,
+        user,
+        factor,
+        mark.auth,
+        device_pk=mark.device,
+        check_pk=mark.check,
+        tracked_key=mark.tracked_key,
+    )
 
 
 def _complete(
@@ -407,34 +467,39 @@ def _complete(
     *,
     device_pk: int | None,
     check_pk: int | None,
+    tracked_key: str | None = None,
 ) -> Device | None:
     session = request.session
     old_key = session.session_key
-    # A new session key: whatever an attacker may have fixed before is worthless now.
-    session.cycle_key()
-    for key, value in auth_keys.items():
-        session[key] = value
-    rotate_token(request)
-    _set_user(request, user)
-    django_otp.login(request, factor)
     method = method_for(factor)
-    device = None
     with transaction.atomic(using=_db()):
+        # Under the device's row lock, a block or revocation either committed already (and
+        # is seen here) or waits, and then finds the session recorded below.
+        device = None
         if device_pk is not None:
             device = Device.objects.select_for_update().filter(pk=device_pk, user=user).first()
+        if _withdrawn(device, check_pk, tracked_key):
+            raise NotPending
         # Rupt says new_device only once: a first challenge given up and passed at a later
         # sign-in is still this device's first verification, and the owner hears of it.
         first_verification = device is not None and device.verified_at is None
-        if device is not None and not device.is_blocked:
+        if device is not None:
             mark_verified(device, method, verified_with=factor.persistent_id)
         if check_pk is not None:
             _end_challenge(check_pk, ChallengeResult.PASSED)
         if old_key:
             DeviceSession.objects.filter(session_key=old_key).delete()
+        # A new session key: whatever an attacker may have fixed before is worthless now.
+        session.cycle_key()
+        for name, value in auth_keys.items():
+            session[name] = value
         mark_passed(session, device=_pk(device))
         remember_session(session, device, check_pk)
+    rotate_token(request)
+    _set_user(request, user)
+    django_otp.login(request, factor)
     check = _sign_in_of(check_pk)
-    if device is not None and not device.is_blocked:
+    if device is not None:
         signals.device_verified.send(
             sender=LoginCheck, user=user, device=device, method=method, request=request
         )
@@ -444,15 +509,44 @@ def _complete(
     return device
 
 
+def _withdrawn(device: Device | None, check_pk: int | None, tracked_key: str | None) -> bool:
+    """Was this pending sign-in withdrawn while it waited (or while its code was checked)?"""
+    if device is not None and device.is_blocked:
+        return True
+    if (
+        check_pk is not None
+        and LoginCheck.objects.filter(pk=check_pk, reported_at__isnull=False).exists()
+    ):
+        return True  # "this wasn't me"
+    # Its session row is gone: a revocation ended this session already.
+    return bool(tracked_key) and not DeviceSession.objects.filter(session_key=tracked_key).exists()
+
+
 # -- expired, given up ---------------------------------------------------------------------
 
 
 def expire(request: HttpRequest) -> None:
     """The pending sign-in ran out of time: the owner hears of it, the session ends."""
-    _notify_unconfirmed(request)
-    _close(request, ChallengeResult.EXPIRED)
+    end(request, ChallengeResult.EXPIRED, tell_owner=True)
+
+
+def end(request: HttpRequest, result: ChallengeResult, *, tell_owner: bool = False) -> None:
+    """End the pending sign-in with ``result`` and its session with it."""
+    if tell_owner:
+        _notify_unconfirmed(request)
+    _close(request, result)
     request.session.flush()
     _set_user(request, AnonymousUser())
+
+
+def pending_user_or_end(request: HttpRequest) -> Any:
+    """:func:`pending_user`, ending a pending sign-in that can no longer pass (the password
+    changed, the account was deactivated or deleted): no loop between challenge and login."""
+    user = pending_user(request)
+    mark = read_mark(request.session) if user is None else None
+    if mark is not None and mark.pending:
+        end(request, ChallengeResult.EXPIRED if mark.expired() else ChallengeResult.ENDED)
+    return user
 
 
 def give_up(request: HttpRequest) -> None:

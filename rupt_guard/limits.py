@@ -45,17 +45,16 @@ class Window:
         left = max(1, math.ceil((index + 1) * self.rate.seconds - now))
         return f"{PREFIX}:{self.scope}:{digest}:{index}", left
 
-    def hit(self) -> int | None:
-        """Count one; return the seconds left in the window when it is now over the limit."""
+    def hit(self) -> tuple[int, int]:
+        """Count one; return the count in this window and the seconds left in it."""
         key, left = self._current()
         cache = shared_cache()
         cache.add(key, 0, timeout=self.rate.seconds + 1)
         try:
-            count = int(cache.incr(key))
+            return int(cache.incr(key)), left
         except ValueError:  # expired between add() and incr()
             cache.set(key, 1, timeout=self.rate.seconds + 1)
-            count = 1
-        return left if count > self.rate.count else None
+            return 1, left
 
     def wait(self) -> int | None:
         """Seconds until this window ends when its limit is reached, else None."""

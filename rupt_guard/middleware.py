@@ -13,14 +13,15 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.contrib import auth, messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import resolve_url
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from . import lifecycle
 from .conf import guard_settings
+from .devices import follow_new_session_key
 from .session import read_mark
 
 CHALLENGE_URL_NAME = "rupt_guard:challenge"
@@ -85,11 +86,14 @@ class RuptGuardMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         session = getattr(request, "session", None)
         mark = read_mark(session) if session is not None else None
-        if mark is not None and mark.pending and not mark.auth:
-            # Pending since before auth keys were held (a rolling deploy): hold them now,
-            # before any later middleware or view reads request.user.
-            lifecycle.hold_legacy_pending(request, mark)
-        return self.get_response(request)
+        if mark is not None and mark.pending and auth.SESSION_KEY in session:
+            # A pending session never has auth keys in place. These came from before keys
+            # were held (a rolling deploy) or from a login() that no receiver saw: hold
+            # them now, before any later middleware or view reads request.user.
+            lifecycle.hold_stray_keys(request, mark)
+        response = self.get_response(request)
+        lifecycle.warn_if_password_unused(request)
+        return response
 
     def process_view(
         self, request: HttpRequest, view_func: Any, view_args: Any, view_kwargs: Any
@@ -99,11 +103,12 @@ class RuptGuardMiddleware:
         if mark is None:
             return None
         current_key = session.session_key
-        if mark.tracked_key and current_key and mark.tracked_key != current_key:
-            # Only when the key rotated since the sign-in: one UPDATE, then never again.
-            from .devices import follow_new_session_key
-
-            follow_new_session_key(session, mark.tracked_key)
+        rotated = mark.tracked_key and current_key and mark.tracked_key != current_key
+        # Only when the key rotated since the sign-in: one UPDATE, then never again.
+        if rotated and not follow_new_session_key(session, mark.tracked_key):
+            # Its row was deleted under the old key: a revocation ended this session.
+            lifecycle.end_revoked_session(request)
+            return self._to_login(request, view_func)
         if not mark.pending:
             return None
         # Expiry first: the challenge itself must not stay open past CHALLENGE_TIMEOUT.
@@ -139,6 +144,13 @@ class RuptGuardMiddleware:
         response = HttpResponse(status=302)
         response["Location"] = challenge_url(next_url)
         return response
+
+    @staticmethod
+    def _to_login(request: HttpRequest, view_func: Any) -> HttpResponse:
+        if wants_json(request, view_func):
+            message = _("This session has ended. Please sign in again.")
+            return JsonResponse({"detail": message, "code": "session_ended"}, status=401)
+        return HttpResponseRedirect(resolve_url(settings.LOGIN_URL))
 
     @staticmethod
     def _expired(request: HttpRequest, view_func: Any) -> HttpResponse:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
 from . import lifecycle
@@ -15,8 +16,11 @@ from .session import read_mark
 def on_user_logged_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
     # Every login() comes here: our backend's, another backend's, a password-reset or
     # signup auto-login, force_login. The lifecycle runs the check if none ran yet.
-    if request is not None and hasattr(request, "session"):
-        lifecycle.logged_in(request, user)
+    if request is None or not hasattr(request, "session"):
+        # A login with no request to hold (Django Channels' login(scope, user)) would give
+        # a session no check ever saw: refuse it, loudly, before its session is saved.
+        raise PermissionDenied("rupt_guard cannot check a login() without a request.")
+    lifecycle.logged_in(request, user)
 
 
 def on_user_logged_out(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:

@@ -166,7 +166,7 @@ class PendingChallengeView(APIView):
     throttle_classes = [ChallengeThrottle]
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        self.pending_user = lifecycle.pending_user(request._request)
+        self.pending_user = lifecycle.pending_user_or_end(request._request)
         super().initial(request, *args, **kwargs)
         if self.pending_user is None:
             raise PermissionDenied(
@@ -228,7 +228,16 @@ class ChallengeVerifyView(PendingChallengeView):
                 "otp_token": serializer.validated_data["token"],
             },
         )
-        if not lifecycle.submit_code(request._request, user, form):
+        result = lifecycle.submit_code(request._request, user, form)
+        if result == lifecycle.CodeResult.ENDED:
+            return Response(
+                {
+                    "detail": _("This sign-in can no longer be confirmed. Please sign in again."),
+                    "code": "challenge_expired",
+                },
+                status=status.HTTP_401_UNAUTHORIZED,
+            )
+        if result == lifecycle.CodeResult.REFUSED:
             if form.locked_for:
                 raise Throttled(wait=form.locked_for, detail=form.non_field_errors()[0])
             raise ValidationError({"non_field_errors": form.non_field_errors()})

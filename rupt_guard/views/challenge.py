@@ -5,18 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.views import LogoutView, redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render, resolve_url
 from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 
 from ..factors import sends_code
 from ..forms import ChallengeForm
-from ..lifecycle import pending_user, submit_code
+from ..lifecycle import CodeResult, pending_user_or_end, submit_code
 
 
 def safe_next(request: HttpRequest) -> str:
@@ -37,7 +39,7 @@ class ChallengeView(View):
     template_name = "rupt_guard/challenge.html"
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        self.user = pending_user(request)
+        self.user = pending_user_or_end(request)
         if self.user is None:
             if request.user.is_authenticated:
                 return HttpResponseRedirect(safe_next(request))  # nothing (left) to confirm
@@ -49,8 +51,13 @@ class ChallengeView(View):
 
     def post(self, request: HttpRequest) -> HttpResponse:
         form = ChallengeForm(self.user, request, data=request.POST)
-        if submit_code(request, self.user, form):
+        result = submit_code(request, self.user, form)
+        if result == CodeResult.PASSED:
             return HttpResponseRedirect(safe_next(request))
+        if result == CodeResult.ENDED:
+            message = _("This sign-in can no longer be confirmed. Please sign in again.")
+            messages.info(request, message, fail_silently=True)
+            return redirect_to_login(safe_next(request))
         return self.render(request, form)
 
     def render(self, request: HttpRequest, form: ChallengeForm) -> HttpResponse:

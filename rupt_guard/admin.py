@@ -1,9 +1,9 @@
 """The Django admin for devices and the login-check audit trail.
 
-Every change to a device's trust goes through :mod:`rupt_guard.devices`, so that an admin
+Every change to a device's trust goes through :mod:`rupt_guard.trust.devices`, so that an admin
 action ends sessions, fires signals and tells the provider exactly like any other path.
 ``DeviceSession`` is deliberately not registered: its rows hold live session keys (a
-bearer credential) and only :func:`rupt_guard.devices.end_sessions` should touch them.
+bearer credential) and only :func:`rupt_guard.trust.devices.end_sessions` should touch them.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
-from . import devices
-from .models import Device, LoginCheck
+from rupt_guard.models import Device, LoginCheck
+from rupt_guard.trust import devices
 
 # How many rows an inline shows: the newest ones. A device can have years of checks.
 INLINE_ROWS = 50

@@ -13,9 +13,9 @@ class RuptGuardConfig(AppConfig):
         from django.contrib.auth.signals import user_logged_in, user_logged_out
         from django.db.models.signals import post_save
 
-        from . import checks  # noqa: F401  (registers the system checks)
-        from .providers import logs
-        from .receivers import on_user_logged_in, on_user_logged_out, on_user_saved
+        from rupt_guard import checks  # noqa: F401  (registers the system checks)
+        from rupt_guard.gate.receivers import on_user_logged_in, on_user_logged_out, on_user_saved
+        from rupt_guard.providers import logs
 
         user_logged_in.connect(on_user_logged_in, dispatch_uid="rupt_guard_user_logged_in")
         user_logged_out.connect(on_user_logged_out, dispatch_uid="rupt_guard_user_logged_out")

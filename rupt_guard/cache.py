@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.core.cache import BaseCache, caches
 
-from .conf import guard_settings
+from rupt_guard.conf import guard_settings
 
 PER_PROCESS_BACKENDS = (
     "django.core.cache.backends.locmem.LocMemCache",

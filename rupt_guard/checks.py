@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from django.core.checks import Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
-from .conf import DEFAULTS, default_account_id, guard_settings
+from rupt_guard.conf import DEFAULTS, default_account_id, guard_settings
 
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
@@ -22,7 +22,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
     except ImproperlyConfigured as exc:
         return [Error(str(exc), id="rupt_guard.E001")]
 
-    from .providers import ALIASES, provider_class
+    from rupt_guard.providers import ALIASES, provider_class
 
     try:
         provider_class()
@@ -176,7 +176,7 @@ def check_risky_choices(app_configs: Any = None, **kwargs: Any) -> list:
     """Settings that work but cost some security: each says what it costs."""
     from django.conf import settings
 
-    from .cache import PER_PROCESS_BACKENDS
+    from rupt_guard.cache import PER_PROCESS_BACKENDS
 
     try:
         alias = guard_settings.CACHE

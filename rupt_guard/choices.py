@@ -45,3 +45,14 @@ class ChallengeResult(models.TextChoices):
     GIVEN_UP = "given_up", _("Given up (signed out)")
     # The device was blocked, the sign-in reported, or the account changed meanwhile.
     ENDED = "ended", _("Ended before it could pass")
+
+
+class ErrorReason(models.TextChoices):
+    """Why a call to the identification provider failed."""
+
+    TIMEOUT = "timeout", _("Timeout")
+    CONNECTION = "connection", _("Connection failed")
+    HTTP_STATUS = "http_status", _("HTTP error status")
+    BAD_RESPONSE = "bad_response", _("Malformed response")
+    BAD_TOKEN = "bad_token", _("Malformed token")
+    TOKEN_REJECTED = "token_rejected", _("Token unknown or expired")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from .conf import guard_settings
+from rupt_guard.conf import guard_settings
 
 
 def client_ip(request: Any) -> str | None:

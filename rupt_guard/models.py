@@ -8,8 +8,14 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .choices import ChallengeResult, CheckSource, Decision, Reason, VerificationMethod
-from .providers.base import ErrorReason
+from rupt_guard.choices import (
+    ChallengeResult,
+    CheckSource,
+    Decision,
+    ErrorReason,
+    Reason,
+    VerificationMethod,
+)
 
 
 class Device(models.Model):

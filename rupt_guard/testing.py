@@ -17,7 +17,7 @@ from typing import Any
 
 from django.test import Client
 
-from .lifecycle import hold_session, verified_by_caller
+from rupt_guard.gate.lifecycle import hold_session, verified_by_caller
 
 __all__ = ["login_pending", "login_verified"]
 

@@ -1,7 +1,7 @@
 from django.apps import apps
 from django.urls import include, path
 
-from . import views
+from rupt_guard import views
 
 app_name = "rupt_guard"
 

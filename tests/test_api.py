@@ -11,8 +11,8 @@ from django.contrib.auth.models import Permission
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from rupt_guard.gate.mark import SESSION_KEY
 from rupt_guard.models import Device, LoginCheck
-from rupt_guard.session import SESSION_KEY
 
 from .conftest import PASSWORD
 

@@ -18,9 +18,9 @@ from django.middleware.csrf import get_token
 from django.test import Client
 from hypothesis import HealthCheck, given, settings
 
-from rupt_guard.lifecycle import hold_session
+from rupt_guard.gate.lifecycle import hold_session
+from rupt_guard.gate.mark import mark_passed
 from rupt_guard.models import Device
-from rupt_guard.session import mark_passed
 from rupt_guard.testing import login_verified
 
 OPERATIONS = [

@@ -29,14 +29,14 @@ from django_otp.forms import OTPAuthenticationForm
 from django_otp.plugins.otp_email.models import EmailDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from rupt_guard import devices as device_actions
 from rupt_guard.choices import ChallengeResult
-from rupt_guard.factors import EMAIL_FALLBACK_NAME
-from rupt_guard.forms import ChallengeForm
-from rupt_guard.lifecycle import gated_sign_in
+from rupt_guard.gate.lifecycle import gated_sign_in
+from rupt_guard.gate.mark import SESSION_KEY
+from rupt_guard.gate.notifications import not_me_token
 from rupt_guard.models import Device, LoginCheck
-from rupt_guard.notifications import not_me_token
-from rupt_guard.session import SESSION_KEY
+from rupt_guard.trust import devices as device_actions
+from rupt_guard.trust.factors import EMAIL_FALLBACK_NAME
+from rupt_guard.views.forms import ChallengeForm
 
 from . import urls as site_urls
 from .conftest import PASSWORD
@@ -130,12 +130,12 @@ def expire_while_the_code_is_checked(monkeypatch):
     """The pending sign-in's CHALLENGE_TIMEOUT runs out after the gate and the challenge
     view let the request in, while the code is being verified (django-otp locks the factor
     row with SELECT ... FOR UPDATE, so this can take as long as another request holds it)."""
-    import rupt_guard.session
+    import rupt_guard.gate.mark
 
     late = {"by": 0.0}
     real_time = time.time
     monkeypatch.setattr(
-        rupt_guard.session,
+        rupt_guard.gate.mark,
         "time",
         type("Clock", (), {"time": staticmethod(lambda: real_time() + late["by"])}),
     )

@@ -11,8 +11,8 @@ from django_otp.oath import totp
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from rupt_guard.gate.mark import SESSION_KEY
 from rupt_guard.models import Device
-from rupt_guard.session import SESSION_KEY
 
 CHALLENGE = "/rupt-guard/challenge/"
 
@@ -220,7 +220,7 @@ def test_concurrent_challenges_make_one_email_fallback():
     from django.db import connection
     from django_otp.plugins.otp_email.models import EmailDevice
 
-    from rupt_guard.factors import challenge_devices
+    from rupt_guard.trust.factors import challenge_devices
 
     for n in range(10):
         user = get_user_model().objects.create_user(f"racer{n}", f"r{n}@example.com", "x")

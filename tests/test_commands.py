@@ -152,7 +152,7 @@ def test_check_local_provider(settings):
     settings.RUPT_GUARD = {"PROVIDER": "local"}
     failure, out = run_check()
     assert failure is None
-    assert "rupt_guard.providers.local.LocalProvider" in out
+    assert "rupt_guard.local.provider.LocalProvider" in out
     assert "API secret:    missing" in out
     # DEBUG is False in the test settings: a warning, not a failure.
     assert "WARN  system check rupt_guard.W005: " in out

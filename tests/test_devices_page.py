@@ -6,8 +6,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.sessions.models import Session
 
+from rupt_guard.gate.mark import SESSION_KEY
 from rupt_guard.models import Device, DeviceSession
-from rupt_guard.session import SESSION_KEY
 from rupt_guard.testing import login_verified
 
 from .conftest import PASSWORD
@@ -169,7 +169,7 @@ def test_saving_a_user_without_a_new_password_keeps_trust(user, verified):
 def test_a_sign_in_over_another_users_session_stays_revocable(
     client, user, login, rupt_server, guard_settings_override
 ):
-    from rupt_guard import devices
+    from rupt_guard.trust import devices
 
     guard_settings_override(ON_NEW_DEVICE="allow")
     get_user_model().objects.create_user("bob", "bob@example.com", "bob-password-1")
@@ -191,7 +191,7 @@ def test_a_sign_in_over_another_users_session_stays_revocable(
 
 
 def test_a_password_change_does_not_make_the_session_unrevocable(client, user, verified):
-    from rupt_guard import devices
+    from rupt_guard.trust import devices
 
     old_key = client.session.session_key
     response = client.post(

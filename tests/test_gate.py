@@ -12,7 +12,7 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 
-from rupt_guard.session import SESSION_KEY
+from rupt_guard.gate.mark import SESSION_KEY
 
 CHALLENGE = "/rupt-guard/challenge/"
 OPEN_WHILE_PENDING = {

@@ -13,12 +13,13 @@ from django.test import Client, RequestFactory
 from django.urls import path
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from rupt_guard import devices, signals
+from rupt_guard import signals
 from rupt_guard.choices import ChallengeResult, Decision, Reason, VerificationMethod
-from rupt_guard.lifecycle import pending_user
-from rupt_guard.middleware import pending_allowed
+from rupt_guard.gate.lifecycle import pending_user
+from rupt_guard.gate.mark import SESSION_KEY
+from rupt_guard.gate.middleware import pending_allowed
 from rupt_guard.models import Device, LoginCheck
-from rupt_guard.session import SESSION_KEY
+from rupt_guard.trust import devices
 
 from . import urls as site_urls
 from .conftest import PASSWORD

@@ -7,10 +7,10 @@ from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.signals import user_login_failed
 from django.test import RequestFactory
 
-from rupt_guard.backends import gated_sign_in
 from rupt_guard.choices import CheckSource, Decision, Reason
+from rupt_guard.gate.backend import gated_sign_in
+from rupt_guard.gate.mark import SESSION_KEY
 from rupt_guard.models import Device, LoginCheck
-from rupt_guard.session import SESSION_KEY
 
 from .conftest import PASSWORD
 
@@ -231,7 +231,7 @@ class TestRuptMetadata:
     def test_a_revocation_not_yet_at_rupt_is_not_undone_by_its_metadata(
         self, client, user, login, rupt_server, guard_settings_override
     ):
-        from rupt_guard import devices
+        from rupt_guard.trust import devices
 
         guard_settings_override(TRUST_RUPT_METADATA=True)
         device = known_device(rupt_server, user, verified=True)
@@ -239,7 +239,7 @@ class TestRuptMetadata:
         rupt_server.fail_next(503)  # Rupt is down when staff revoke the device
         stored = Device.objects.get(external_id=device)
         devices.revoke(stored)
-        from rupt_guard.verification import sync_metadata
+        from rupt_guard.trust.verification import sync_metadata
 
         assert sync_metadata(stored.pk) is False  # the on-commit push, failing
         assert outcome_of(login(device=device), client) == "challenge"
@@ -249,8 +249,8 @@ class TestRuptMetadata:
     def test_a_shared_devices_stale_copy_cannot_restore_a_revoked_entry(
         self, client, user, login, rupt_server, guard_settings_override
     ):
-        from rupt_guard import devices
-        from rupt_guard.verification import sync_metadata
+        from rupt_guard.trust import devices
+        from rupt_guard.trust.verification import sync_metadata
 
         guard_settings_override(TRUST_RUPT_METADATA=True)
         bob = get_user_model().objects.create_user("bob", "b@example.com", "x")

@@ -11,9 +11,9 @@ from django.core import signing
 from django.test import Client
 
 from rupt_guard import signals
+from rupt_guard.gate.mark import SESSION_KEY
+from rupt_guard.gate.notifications import NOT_ME_SALT
 from rupt_guard.models import Device, LoginCheck
-from rupt_guard.notifications import NOT_ME_SALT
-from rupt_guard.session import SESSION_KEY
 
 FIREFOX_MAC = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14.1; rv:132.0) Gecko/20100101 Firefox/132.0"
 
@@ -223,7 +223,7 @@ def test_signals_fire_with_their_arguments(
         login(device="dev-sig")
         pass_challenge()
         device = Device.objects.get(external_id="dev-sig")
-        from rupt_guard import devices
+        from rupt_guard.trust import devices
 
         devices.revoke(device, by=user)
         devices.block(device, by=user)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from rupt_guard.choices import Decision, Reason
-from rupt_guard.policy import DefaultPolicy, LoginFacts, Verdict, get_policy
 from rupt_guard.providers import ErrorReason
+from rupt_guard.risk.policy import DefaultPolicy, LoginFacts, Verdict, get_policy
 
 RULES = {
     "ON_MISSING_TOKEN": (LoginFacts(user=None, token_present=False), Reason.MISSING_TOKEN),

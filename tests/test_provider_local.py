@@ -12,10 +12,10 @@ from django.db import connection
 from django.utils import timezone
 
 from rupt_guard.local.models import LocalIdentification
+from rupt_guard.local.provider import LocalProvider
 from rupt_guard.local.views import device_id_for
 from rupt_guard.models import LoginCheck
 from rupt_guard.providers import ProviderHTTPError, TokenRejected, get_provider
-from rupt_guard.providers.local import LocalProvider
 
 from .conftest import PASSWORD
 

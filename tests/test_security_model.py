@@ -27,10 +27,10 @@ from rest_framework.authtoken.models import Token
 
 from rupt_guard.choices import ChallengeResult, CheckSource, Decision, Reason
 from rupt_guard.conf import DEFAULTS
-from rupt_guard.devices import block
-from rupt_guard.lifecycle import pending_user
+from rupt_guard.gate.lifecycle import pending_user
+from rupt_guard.gate.mark import SESSION_KEY
 from rupt_guard.models import Device, LoginCheck
-from rupt_guard.session import SESSION_KEY
+from rupt_guard.trust.devices import block
 
 from .conftest import PASSWORD
 from .realistic_site import ANONYMOUS, websocket_application

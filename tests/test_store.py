@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 
 from rupt_guard.client import clean_ip
 from rupt_guard.models import Device
-from rupt_guard.store import ClientInfo, clean_user_agent, record_sighting
+from rupt_guard.trust.sightings import ClientInfo, clean_user_agent, record_sighting
 
 
 @pytest.fixture

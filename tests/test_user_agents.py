@@ -1,6 +1,6 @@
 import pytest
 
-from rupt_guard.user_agents import label_for
+from rupt_guard.trust.user_agents import label_for
 
 AGENTS = {
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 14.1; rv:132.0) Gecko/20100101 "

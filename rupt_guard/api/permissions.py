@@ -11,8 +11,8 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 
 from rupt_guard.conf import guard_settings
-from rupt_guard.middleware import challenge_url
-from rupt_guard.session import read_mark
+from rupt_guard.gate.mark import read_mark
+from rupt_guard.gate.middleware import challenge_url
 
 
 class ChallengeRequired(PermissionDenied):

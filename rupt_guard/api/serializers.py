@@ -9,8 +9,8 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from rupt_guard.conf import guard_settings
+from rupt_guard.gate.mark import read_mark
 from rupt_guard.models import Device
-from rupt_guard.session import read_mark
 
 INVALID_CREDENTIALS = _("Unable to sign in with the given credentials.")
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from rupt_guard.api import views
 
 app_name = "rupt_guard_api"
 

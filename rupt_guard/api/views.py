@@ -20,21 +20,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from rupt_guard import devices as device_actions
-from rupt_guard import lifecycle
-from rupt_guard.choices import CheckSource, Decision
-from rupt_guard.conf import guard_settings
-from rupt_guard.factors import challenge_devices, sends_code
-from rupt_guard.forms import ChallengeForm
-from rupt_guard.limits import Limited
-from rupt_guard.models import Device
-from rupt_guard.providers import get_provider
-from rupt_guard.session import read_mark
-from rupt_guard.verification import method_for
-
-from .permissions import IsDeviceVerified
-from .schema import describe
-from .serializers import (
+from rupt_guard.api.permissions import IsDeviceVerified
+from rupt_guard.api.schema import describe
+from rupt_guard.api.serializers import (
     INVALID_CREDENTIALS,
     ChallengeSendSerializer,
     ChallengeVerifySerializer,
@@ -47,7 +35,18 @@ from .serializers import (
     StatusSerializer,
     user_summary,
 )
-from .throttling import ChallengeThrottle, LoginAccountThrottle, LoginThrottle
+from rupt_guard.api.throttling import ChallengeThrottle, LoginAccountThrottle, LoginThrottle
+from rupt_guard.choices import CheckSource, Decision
+from rupt_guard.conf import guard_settings
+from rupt_guard.gate import lifecycle
+from rupt_guard.gate.limits import Limited
+from rupt_guard.gate.mark import read_mark
+from rupt_guard.models import Device
+from rupt_guard.providers import get_provider
+from rupt_guard.trust import devices as device_actions
+from rupt_guard.trust.factors import challenge_devices, sends_code
+from rupt_guard.trust.verification import method_for
+from rupt_guard.views.forms import ChallengeForm
 
 
 class CsrfSessionAuthentication(SessionAuthentication):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from rupt_guard.local import views
 
 # Included by rupt_guard.urls (namespace "rupt_guard") when this app is installed.
 urlpatterns = [

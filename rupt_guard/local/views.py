@@ -16,8 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from rupt_guard.conf import guard_settings
-
-from .models import LocalIdentification
+from rupt_guard.local.models import LocalIdentification
 
 SECRET_PATTERN = re.compile(r"\A[A-Za-z0-9_-]{22,128}\Z")
 SDK_SOURCE = Path(__file__).with_name("static") / "rupt_guard_local" / "sdk.js"

@@ -12,8 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from rupt_guard.conf import guard_settings
-
-from .base import (
+from rupt_guard.providers.base import (
     ErrorReason,
     Identification,
     IdentificationProvider,
@@ -46,7 +45,7 @@ __all__ = [
 
 ALIASES = {
     "rupt": "rupt_guard.providers.rupt.RuptProvider",
-    "local": "rupt_guard.providers.local.LocalProvider",
+    "local": "rupt_guard.local.provider.LocalProvider",
 }
 
 _lock = threading.Lock()

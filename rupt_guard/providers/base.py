@@ -12,21 +12,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from django.db import models
-from django.utils.translation import gettext_lazy as _
+from rupt_guard.choices import ErrorReason
 
 # Rupt's identification tokens are UUID-shaped. Anything else never reaches a URL.
 TOKEN_PATTERN = re.compile(r"\A[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}\Z")
 TOKEN_MAX_LENGTH = 36
-
-
-class ErrorReason(models.TextChoices):
-    TIMEOUT = "timeout", _("Timeout")
-    CONNECTION = "connection", _("Connection failed")
-    HTTP_STATUS = "http_status", _("HTTP error status")
-    BAD_RESPONSE = "bad_response", _("Malformed response")
-    BAD_TOKEN = "bad_token", _("Malformed token")
-    TOKEN_REJECTED = "token_rejected", _("Token unknown or expired")
 
 
 class ProviderError(Exception):

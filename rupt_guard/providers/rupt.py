@@ -12,8 +12,7 @@ import requests
 import urllib3
 
 from rupt_guard.conf import guard_settings
-
-from .base import (
+from rupt_guard.providers.base import (
     Identification,
     IdentificationProvider,
     MetadataFields,
@@ -25,7 +24,7 @@ from .base import (
     TokenRejected,
     validate_token,
 )
-from .deadline import DeadlineAdapter, deadline
+from rupt_guard.providers.deadline import DeadlineAdapter, deadline
 
 logger = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """Thin views: forms and templates; the work is in the service and device modules."""
 
-from .challenge import ChallengeView, GuardLogoutView, safe_next
-from .devices import DeviceListView, DeviceRenameView, DeviceRevokeView, StepUpView
-from .not_me import NotMeView
+from rupt_guard.views.challenge import ChallengeView, GuardLogoutView, safe_next
+from rupt_guard.views.devices import DeviceListView, DeviceRenameView, DeviceRevokeView, StepUpView
+from rupt_guard.views.not_me import NotMeView
 
 __all__ = [
     "ChallengeView",

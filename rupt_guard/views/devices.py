@@ -19,13 +19,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
 
-from .. import devices as device_actions
-from ..conf import guard_settings
-from ..lifecycle import step_up
-from ..middleware import challenge_url
-from ..models import Device
-from ..session import read_mark
-from .challenge import safe_next
+from rupt_guard.conf import guard_settings
+from rupt_guard.gate.lifecycle import step_up
+from rupt_guard.gate.mark import read_mark
+from rupt_guard.gate.middleware import challenge_url
+from rupt_guard.models import Device
+from rupt_guard.trust import devices as device_actions
+from rupt_guard.views.challenge import safe_next
 
 
 def trusted_session_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

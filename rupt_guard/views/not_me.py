@@ -10,9 +10,9 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.cache import never_cache
 
-from .. import devices as device_actions
-from ..models import LoginCheck
-from ..notifications import read_not_me_token
+from rupt_guard.gate.notifications import read_not_me_token
+from rupt_guard.models import LoginCheck
+from rupt_guard.trust import devices as device_actions
 
 
 @method_decorator(never_cache, name="dispatch")

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from rupt_guard.models import Device
-from rupt_guard.verification import sync_metadata
+from rupt_guard.trust.verification import sync_metadata
 
 
 class Command(BaseCommand):

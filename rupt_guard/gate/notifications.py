@@ -19,9 +19,9 @@ from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from .conf import guard_settings
-from .factors import account_email
-from .models import LoginCheck
+from rupt_guard.conf import guard_settings
+from rupt_guard.models import LoginCheck
+from rupt_guard.trust.factors import account_email
 
 logger = logging.getLogger(__name__)
 

@@ -32,18 +32,13 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 from django.utils.translation import ngettext
 
-from . import signals
-from .choices import ChallengeResult, CheckSource, Decision
-from .client import client_ip
-from .conf import guard_settings
-from .devices import remember_session
-from .factors import challenge_devices
-from .limits import Limited, Window
-from .models import Device, DeviceSession, LoginCheck
-from .notifications import notify_new_device, notify_unconfirmed_sign_in
-from .policy import LoginFacts, get_policy
-from .service import CheckOutcome, check_login, token_from_request
-from .session import (
+from rupt_guard import signals
+from rupt_guard.choices import ChallengeResult, CheckSource, Decision
+from rupt_guard.client import client_ip
+from rupt_guard.conf import guard_settings
+from rupt_guard.gate.check import CheckOutcome, check_login, token_from_request
+from rupt_guard.gate.limits import Limited, Window
+from rupt_guard.gate.mark import (
     Mark,
     claim_notice,
     count_failed_code,
@@ -52,7 +47,12 @@ from .session import (
     mark_pending,
     read_mark,
 )
-from .verification import mark_verified, method_for
+from rupt_guard.gate.notifications import notify_new_device, notify_unconfirmed_sign_in
+from rupt_guard.models import Device, DeviceSession, LoginCheck
+from rupt_guard.risk.policy import LoginFacts, get_policy
+from rupt_guard.trust.devices import remember_session
+from rupt_guard.trust.factors import challenge_devices
+from rupt_guard.trust.verification import mark_verified, method_for
 
 logger = logging.getLogger(__name__)
 

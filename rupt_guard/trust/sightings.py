@@ -10,9 +10,9 @@ from django.db import IntegrityError, router, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from .client import client_ip
-from .models import Device, LoginCheck, UsedIdentification
-from .user_agents import label_for
+from rupt_guard.client import client_ip
+from rupt_guard.models import Device, LoginCheck, UsedIdentification
+from rupt_guard.trust.user_agents import label_for
 
 USER_AGENT_LENGTH = LoginCheck._meta.get_field("user_agent").max_length
 LABEL_LENGTH = Device._meta.get_field("label").max_length

@@ -7,10 +7,10 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
-from . import lifecycle
-from .conf import guard_settings
-from .devices import forget_verifications
-from .session import read_mark
+from rupt_guard.conf import guard_settings
+from rupt_guard.gate import lifecycle
+from rupt_guard.gate.mark import read_mark
+from rupt_guard.trust.devices import forget_verifications
 
 
 def on_user_logged_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .conf import guard_settings
+from rupt_guard.conf import guard_settings
 
 SESSION_KEY = "_rupt_guard"
 PENDING = "pending"

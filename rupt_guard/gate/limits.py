@@ -16,8 +16,8 @@ import math
 import time
 from dataclasses import dataclass
 
-from .cache import shared_cache
-from .conf import Rate
+from rupt_guard.cache import shared_cache
+from rupt_guard.conf import Rate
 
 PREFIX = "rupt_guard:limit"
 

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.db import router, transaction
 from django_otp import devices_for_user
 
-from .conf import guard_settings
+from rupt_guard.conf import guard_settings
 
 EMAIL_FALLBACK_NAME = "Email (sign-in check)"
 

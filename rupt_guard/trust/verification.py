@@ -15,10 +15,10 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from .choices import VerificationMethod
-from .conf import guard_settings
-from .models import Device
-from .providers import ProviderError, get_provider
+from rupt_guard.choices import VerificationMethod
+from rupt_guard.conf import guard_settings
+from rupt_guard.models import Device
+from rupt_guard.providers import ProviderError, get_provider
 
 logger = logging.getLogger(__name__)
 

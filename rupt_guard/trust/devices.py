@@ -14,11 +14,11 @@ from django.db import IntegrityError, router, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from . import signals
-from .choices import VerificationMethod
-from .models import Device, DeviceSession, LoginCheck
-from .session import note_tracked_key
-from .verification import mark_verified, record_verification, schedule_sync
+from rupt_guard import signals
+from rupt_guard.choices import VerificationMethod
+from rupt_guard.gate.mark import note_tracked_key
+from rupt_guard.models import Device, DeviceSession, LoginCheck
+from rupt_guard.trust.verification import mark_verified, record_verification, schedule_sync
 
 
 def remember_session(

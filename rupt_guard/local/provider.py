@@ -12,7 +12,7 @@ from django.db import IntegrityError, router, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from .base import (
+from rupt_guard.providers.base import (
     Identification,
     IdentificationProvider,
     MetadataFields,

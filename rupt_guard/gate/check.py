@@ -13,12 +13,11 @@ from typing import Any
 from django.db import router, transaction
 from django.http import HttpRequest
 
-from . import signals
-from .choices import ChallengeResult, CheckSource, Decision, Reason, VerificationMethod
-from .conf import guard_settings
-from .models import Device, LoginCheck
-from .policy import LoginFacts, get_policy
-from .providers import (
+from rupt_guard import signals
+from rupt_guard.choices import ChallengeResult, CheckSource, Decision, Reason, VerificationMethod
+from rupt_guard.conf import guard_settings
+from rupt_guard.models import Device, LoginCheck
+from rupt_guard.providers import (
     Identification,
     ProviderBadResponse,
     ProviderError,
@@ -26,9 +25,10 @@ from .providers import (
     get_provider,
     validate_token,
 )
-from .providers.base import TOKEN_MAX_LENGTH
-from .store import ClientInfo, claim_token, record_check, record_sighting
-from .verification import account_id, mark_verified, verification_state
+from rupt_guard.providers.base import TOKEN_MAX_LENGTH
+from rupt_guard.risk.policy import LoginFacts, get_policy
+from rupt_guard.trust.sightings import ClientInfo, claim_token, record_check, record_sighting
+from rupt_guard.trust.verification import account_id, mark_verified, verification_state
 
 logger = logging.getLogger(__name__)
 

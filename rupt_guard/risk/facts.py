@@ -1,0 +1,28 @@
+"""What the policy may know about one sign-in, and what it answers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rupt_guard.choices import Decision, ErrorReason, Reason
+
+
+@dataclass(frozen=True)
+class LoginFacts:
+    """Everything the policy may know about one sign-in."""
+
+    user: Any
+    token_present: bool
+    provider_error: ErrorReason | None = None
+    token_problem: bool = False
+    new_device: bool = False
+    device_verified: bool = False
+    verification_expired: bool = False
+    device_blocked: bool = False
+
+
+@dataclass(frozen=True)
+class Verdict:
+    decision: Decision
+    reason: Reason

@@ -1,16 +1,24 @@
-"""System checks for the misconfigurations a site can make (ids are stable)."""
+"""System checks for the misconfigurations a site can make (ids are stable, never reused).
+
+The provider's own options are checked by the provider (``IdentificationProvider.check``).
+"""
 
 from __future__ import annotations
 
+import inspect
+import socket
 from typing import Any
-from urllib.parse import urlsplit
 
+from django.apps import apps
+from django.conf import settings
+from django.contrib.auth.backends import ModelBackend, RemoteUserBackend
 from django.core.checks import Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
 
+from rupt_guard.cache import PER_PROCESS_BACKENDS
 from rupt_guard.conf import DEFAULTS, default_account_id, guard_settings
-
-LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+from rupt_guard.providers import provider_class, provider_options
 
 
 @register(Tags.security)
@@ -22,71 +30,14 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
     except ImproperlyConfigured as exc:
         return [Error(str(exc), id="rupt_guard.E001")]
 
-    from rupt_guard.providers import ALIASES, provider_class
-
     try:
-        provider_class()
+        cls = provider_class()
+        options = provider_options(cls)
     except ImproperlyConfigured as exc:
         return [Error(str(exc), id="rupt_guard.E002")]
-
-    messages: list = []
-    if ALIASES.get(guard_settings.PROVIDER, guard_settings.PROVIDER) == ALIASES["rupt"]:
-        if not guard_settings.API_SECRET:
-            messages.append(
-                Error(
-                    "RUPT_GUARD['API_SECRET'] is empty: the Rupt provider cannot complete logins.",
-                    hint="Set it from the environment, never in code; or use PROVIDER 'local'.",
-                    id="rupt_guard.E003",
-                )
-            )
-        if not guard_settings.CLIENT_ID:
-            messages.append(
-                Error(
-                    "RUPT_GUARD['CLIENT_ID'] is empty: the browser cannot call Rupt.identify().",
-                    id="rupt_guard.E004",
-                )
-            )
-        base = urlsplit(str(guard_settings.API_BASE_URL))
-        if base.scheme != "https" and base.hostname not in LOOPBACK_HOSTS:
-            messages.append(
-                Warning(
-                    "RUPT_GUARD['API_BASE_URL'] is not https: the API secret would cross the "
-                    "network in clear text.",
-                    id="rupt_guard.W001",
-                )
-            )
-    if ALIASES.get(guard_settings.PROVIDER, guard_settings.PROVIDER) == ALIASES["local"]:
-        from django.apps import apps
-        from django.conf import settings
-
-        if not apps.is_installed("rupt_guard.local"):
-            messages.append(
-                Error(
-                    "PROVIDER is 'local' but 'rupt_guard.local' is not in INSTALLED_APPS.",
-                    hint="Add 'rupt_guard.local' after 'rupt_guard' and run migrate.",
-                    id="rupt_guard.E007",
-                )
-            )
-        if not settings.DEBUG and not guard_settings.LOCAL_PROVIDER_IN_PRODUCTION:
-            messages.append(
-                Warning(
-                    "The local identification provider is in use with DEBUG = False. It "
-                    "recognises a browser profile by a stored secret; it is not Rupt.",
-                    hint="Use PROVIDER 'rupt' in production, or set "
-                    "RUPT_GUARD['LOCAL_PROVIDER_IN_PRODUCTION'] = True if you mean it.",
-                    id="rupt_guard.W005",
-                )
-            )
-    if guard_settings.TIMEOUT > 5:
-        messages.append(
-            Warning(
-                f"RUPT_GUARD['TIMEOUT'] is {guard_settings.TIMEOUT:g}s: every login may wait that "
-                "long when the provider is slow.",
-                hint="Two seconds is the default; the policy decides what a timeout means.",
-                id="rupt_guard.W002",
-            )
-        )
-    return messages
+    # Each provider checks its own options (E003, E004, W001, W002 for Rupt; E007, W005
+    # for the local provider).
+    return list(cls.check(options))
 
 
 MIDDLEWARE_PATH = "rupt_guard.middleware.RuptGuardMiddleware"
@@ -95,8 +46,6 @@ BACKEND_PATH = "rupt_guard.backends.RuptGuardBackend"
 
 @register(Tags.security)
 def check_wiring(app_configs: Any = None, **kwargs: Any) -> list:
-    from django.conf import settings
-
     messages: list = []
     middleware = list(settings.MIDDLEWARE)
     if MIDDLEWARE_PATH not in middleware:
@@ -142,11 +91,6 @@ def _other_password_backends(backends: list[str]) -> list:
     """Another password backend beside ours (a ModelBackend, or any backend whose
     ``authenticate()`` takes a password: LDAP, allauth) would accept the password ours
     refused (PermissionDenied stops Django only at *our* backend, if it comes first)."""
-    import inspect
-
-    from django.contrib.auth.backends import ModelBackend, RemoteUserBackend
-    from django.utils.module_loading import import_string
-
     messages: list = []
     for path in backends:
         if path == BACKEND_PATH:
@@ -174,10 +118,6 @@ def _other_password_backends(backends: list[str]) -> list:
 @register(Tags.security)
 def check_risky_choices(app_configs: Any = None, **kwargs: Any) -> list:
     """Settings that work but cost some security: each says what it costs."""
-    from django.conf import settings
-
-    from rupt_guard.cache import PER_PROCESS_BACKENDS
-
     try:
         alias = guard_settings.CACHE
         only_views = guard_settings.PASSWORD_ONLY_VIEWS
@@ -235,9 +175,6 @@ RISKY_ALLOW_KEYS = ("ON_MISSING_TOKEN", "ON_PROVIDER_ERROR")
 @register(Tags.security)
 def check_limits_and_delivery(app_configs: Any = None, **kwargs: Any) -> list:
     """What a strict review (OWASP ASVS V6/V7, NIST 800-63B) asks of the site around us."""
-    from django.apps import apps
-    from django.conf import settings
-
     try:
         accepted = set(guard_settings.ACCEPTED_RISKS)
         site_url = guard_settings.SITE_URL
@@ -301,11 +238,6 @@ def check_limits_and_delivery(app_configs: Any = None, **kwargs: Any) -> list:
 @register(Tags.security, deploy=True)
 def check_mail_server(app_configs: Any = None, **kwargs: Any) -> list:
     """``check --deploy`` (and ``rupt_guard_check``): does the SMTP server take connections?"""
-    import socket
-
-    from django.apps import apps
-    from django.conf import settings
-
     if not (
         guard_settings.EMAIL_FALLBACK
         and apps.is_installed("django_otp.plugins.otp_email")

@@ -22,17 +22,10 @@ from django.utils.module_loading import import_string
 SETTING_NAME = "RUPT_GUARD"
 
 DEFAULTS: dict[str, Any] = {
-    # Which identification provider completes the browser's token: "rupt", "local",
-    # or the dotted path of an IdentificationProvider subclass.
+    # Which identification provider completes the browser's token: "rupt", "local", the
+    # dotted path of an IdentificationProvider subclass, or {"BACKEND": ..., "OPTIONS":
+    # {...}}. Each provider declares its options (see rupt_guard.providers).
     "PROVIDER": "rupt",
-    # Rupt's public client id (it reaches the browser) and API secret (it never does).
-    "CLIENT_ID": "",
-    "API_SECRET": "",
-    "API_BASE_URL": "https://api.rupt.dev",
-    # Rupt documents more than one CDN address, so the SDK location is a setting.
-    "SDK_URL": "https://cdn.rupt.dev/js/rupt.js",
-    # Seconds: the whole budget of one provider call, connect to last byte.
-    "TIMEOUT": 2.0,
     # Milliseconds the browser waits for identify() before submitting without a token.
     "IDENTIFY_TIMEOUT_MS": 3000,
     "TOKEN_FIELD": "rupt_identification",
@@ -109,11 +102,21 @@ DEFAULTS: dict[str, Any] = {
     # The site's canonical address for links in emails ("https://example.com"); else the
     # Sites framework's current site. Never the request's Host header.
     "SITE_URL": None,
-    # Local provider: the site accepts the development stand-in with DEBUG = False.
-    "LOCAL_PROVIDER_IN_PRODUCTION": False,
-    # Seconds an identification token of the local provider stays valid.
-    "LOCAL_TOKEN_TTL": 300,
 }
+
+# The built-in providers' options, also accepted as top-level keys (as they were before
+# PROVIDER took OPTIONS). Each provider owns their defaults and validation.
+PROVIDER_OPTION_KEYS = frozenset(
+    {
+        "CLIENT_ID",
+        "API_SECRET",
+        "API_BASE_URL",
+        "SDK_URL",
+        "TIMEOUT",
+        "LOCAL_TOKEN_TTL",
+        "LOCAL_PROVIDER_IN_PRODUCTION",
+    }
+)
 
 IMPORT_STRINGS = {
     "ACCOUNT_ID",
@@ -144,7 +147,6 @@ ACTION_KEYS = (
 
 POSITIVE_INTEGER_KEYS = {
     "CHALLENGE_TIMEOUT",
-    "LOCAL_TOKEN_TTL",
     "NOT_ME_LINK_MAX_AGE",
     "FAILED_CODES_BEFORE_NOTICE",
     "LOGIN_CHECK_RETENTION_DAYS",
@@ -163,10 +165,11 @@ def _validate(key: str, value: Any) -> Any:
         raise ImproperlyConfigured(
             f"{SETTING_NAME}[{key!r}] must be one of {', '.join(ACTIONS)}; got {value!r}."
         )
-    if key == "TIMEOUT" and (
-        isinstance(value, bool) or not isinstance(value, int | float) or value <= 0
-    ):
-        raise ImproperlyConfigured(f"{SETTING_NAME}['TIMEOUT'] must be a positive number.")
+    if key == "PROVIDER" and not isinstance(value, str | dict):
+        raise ImproperlyConfigured(
+            f"{SETTING_NAME}['PROVIDER'] must be a name, a dotted path or a dict with "
+            "'BACKEND' and 'OPTIONS'."
+        )
     if key in POSITIVE_INTEGER_KEYS:
         optional = key in OPTIONAL_KEYS
         whole = isinstance(value, int) and not isinstance(value, bool) and value >= 1
@@ -264,7 +267,7 @@ class GuardSettings:
             value = getattr(settings, SETTING_NAME, {}) or {}
             if not isinstance(value, dict):
                 raise ImproperlyConfigured(f"settings.{SETTING_NAME} must be a dict.")
-            unknown = sorted(set(value) - set(self.defaults))
+            unknown = sorted(set(value) - set(self.defaults) - PROVIDER_OPTION_KEYS)
             if unknown:
                 raise ImproperlyConfigured(
                     f"Unknown key(s) in settings.{SETTING_NAME}: {', '.join(unknown)}. "
@@ -299,10 +302,6 @@ guard_settings = GuardSettings()
 def reload_guard_settings(*, setting: str, **kwargs: Any) -> None:
     if setting == SETTING_NAME:
         guard_settings.reload()
-        # The provider instance holds settings (base URL, secret, timeout).
-        from rupt_guard.providers import reset_provider
-
-        reset_provider()
 
 
 setting_changed.connect(reload_guard_settings)

@@ -226,7 +226,9 @@ def test_trickled_headers_cannot_stretch_the_budget(settings):
         server.daemon_threads = True
         threading.Thread(target=server.serve_forever, daemon=True).start()
         port = server.server_address[1]
-        provider = RuptProvider(api_secret=SECRET, base_url=f"http://127.0.0.1:{port}", timeout=0.5)
+        provider = RuptProvider(
+            API_SECRET=SECRET, API_BASE_URL=f"http://127.0.0.1:{port}", TIMEOUT=0.5
+        )
         started = time.monotonic()
         with pytest.raises(ProviderTimeout):
             provider.complete(str(uuid.uuid4()), "42")
@@ -238,7 +240,7 @@ def test_refused_connection(settings):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    provider = RuptProvider(api_secret=SECRET, base_url=f"http://127.0.0.1:{port}", timeout=1)
+    provider = RuptProvider(API_SECRET=SECRET, API_BASE_URL=f"http://127.0.0.1:{port}", TIMEOUT=1)
     with pytest.raises(ProviderConnectionError) as caught:
         provider.complete(str(uuid.uuid4()), "42")
     assert caught.value.reason == ErrorReason.CONNECTION
@@ -248,7 +250,7 @@ def test_untrusted_tls_certificate_is_refused(settings):
     # A certificate for 127.0.0.1 from a CA the client does not trust.
     fake, server = start_fake_rupt(ssl_context=_server_context(trustme.CA()))
     try:
-        provider = RuptProvider(api_secret=SECRET, base_url=fake.url, timeout=1)
+        provider = RuptProvider(API_SECRET=SECRET, API_BASE_URL=fake.url, TIMEOUT=1)
         with pytest.raises(ProviderConnectionError):
             provider.complete(fake.identify(), "42")
         assert fake.requests == []

@@ -9,6 +9,7 @@ from django.core.checks import run_checks
 from django.core.exceptions import ImproperlyConfigured
 
 from rupt_guard.conf import guard_settings
+from rupt_guard.providers import IdentificationProvider
 
 
 def check_ids():
@@ -17,19 +18,58 @@ def check_ids():
 
 def test_defaults_and_overrides(settings):
     settings.RUPT_GUARD = {}
-    assert guard_settings.TIMEOUT == 2.0
     assert guard_settings.TOKEN_FIELD == "rupt_identification"
-    assert guard_settings.API_BASE_URL == "https://api.rupt.dev"
-    settings.RUPT_GUARD = {"TIMEOUT": 0.5, "TOKEN_FIELD": "rg"}
-    assert guard_settings.TIMEOUT == 0.5
+    assert guard_settings.CHALLENGE_TIMEOUT == 600
+    settings.RUPT_GUARD = {"CHALLENGE_TIMEOUT": 60, "TOKEN_FIELD": "rg"}
+    assert guard_settings.CHALLENGE_TIMEOUT == 60
     assert guard_settings.TOKEN_FIELD == "rg"
 
 
 def test_unknown_keys_are_rejected_by_name(settings):
     settings.RUPT_GUARD = {"TIMEOUTS": 3}
     with pytest.raises(ImproperlyConfigured, match="TIMEOUTS"):
-        guard_settings.TIMEOUT  # noqa: B018
+        guard_settings.TOKEN_FIELD  # noqa: B018
     assert "rupt_guard.E001" in check_ids()
+
+
+class TestProviderOptions:
+    """Each provider owns its options: at top level (as before) or in PROVIDER's OPTIONS."""
+
+    def test_defaults_then_top_level_keys_then_options(self, settings):
+        from rupt_guard.providers import get_provider
+
+        settings.RUPT_GUARD = {}
+        provider = get_provider()
+        assert (provider.base_url, provider.timeout) == ("https://api.rupt.dev", 2.0)
+        settings.RUPT_GUARD = {"TIMEOUT": 0.5, "CLIENT_ID": "top"}
+        assert (get_provider().timeout, get_provider().client_id()) == (0.5, "top")
+        settings.RUPT_GUARD = {
+            "TIMEOUT": 0.5,
+            "PROVIDER": {"BACKEND": "rupt", "OPTIONS": {"TIMEOUT": 1.5, "API_SECRET": "s"}},
+        }
+        assert get_provider().timeout == 1.5
+
+    @pytest.mark.parametrize(
+        ("provider", "match"),
+        [
+            ({"BACKEND": "rupt", "OPTIONS": {"TIMEOUTS": 1}}, "TIMEOUTS"),
+            ({"BACKEND": "rupt", "OPTIONS": {"TIMEOUT": -1}}, "TIMEOUT"),
+            ({"BACKEND": "local", "OPTIONS": {"API_SECRET": "s"}}, "API_SECRET"),
+            ({"OPTIONS": {}}, "BACKEND"),
+            ({"BACKEND": "rupt", "OPTION": {}}, "OPTION"),
+        ],
+    )
+    def test_a_provider_refuses_options_it_does_not_take(self, settings, provider, match):
+        settings.RUPT_GUARD = {"PROVIDER": provider}
+        assert "rupt_guard.E002" in check_ids()
+        message = next(m for m in run_checks() if m.id == "rupt_guard.E002")
+        assert match in message.msg
+
+    def test_a_third_party_provider_checks_its_own_options(self, settings):
+        settings.RUPT_GUARD = {
+            "PROVIDER": {"BACKEND": "tests.test_settings.TeamProvider", "OPTIONS": {"REGION": ""}}
+        }
+        assert check_ids() == {"rupt_guard.E900"}
 
 
 def test_unknown_attribute_is_an_attribute_error():
@@ -292,3 +332,24 @@ def test_rates_are_validated(settings):
     settings.RUPT_GUARD = {"SIGN_IN_RATES": {"acount": "5/h"}}
     with pytest.raises(ImproperlyConfigured, match="SIGN_IN_RATES"):
         guard_settings.SIGN_IN_RATES  # noqa: B018
+
+
+class TeamProvider(IdentificationProvider):
+    """A provider a site might write: its own option, its own check."""
+
+    options = {"REGION": "eu"}
+
+    @classmethod
+    def check(cls, options):
+        from django.core.checks import Error
+
+        return [] if options["REGION"] else [Error("REGION is empty", id="rupt_guard.E900")]
+
+    def sdk_url(self):
+        return "/sdk.js"
+
+    def complete(self, token, account):
+        raise NotImplementedError
+
+    def update_metadata(self, device_id, fields):
+        raise NotImplementedError

@@ -101,10 +101,11 @@ class LoginView(APIView):
         """What a client needs before it signs in: the SDK, the client id, the field name.
 
         Also sets the ``csrftoken`` cookie the POST needs."""
+        provider = get_provider()
         return Response(
             {
-                "sdk_url": get_provider().sdk_url(),
-                "client_id": guard_settings.CLIENT_ID,
+                "sdk_url": provider.sdk_url(),
+                "client_id": provider.client_id(),
                 "token_field": guard_settings.TOKEN_FIELD,
                 "username_field": get_user_model().USERNAME_FIELD,
             }

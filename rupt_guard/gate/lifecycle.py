@@ -48,9 +48,9 @@ from rupt_guard.gate.mark import (
     read_mark,
 )
 from rupt_guard.gate.notifications import notify_new_device, notify_unconfirmed_sign_in
+from rupt_guard.gate.tracking import remember_session
 from rupt_guard.models import Device, DeviceSession, LoginCheck
 from rupt_guard.risk.policy import LoginFacts, get_policy
-from rupt_guard.trust.devices import remember_session
 from rupt_guard.trust.factors import challenge_devices
 from rupt_guard.trust.verification import mark_verified, method_for
 

@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from rupt_guard.conf import guard_settings
 from rupt_guard.gate import lifecycle
 from rupt_guard.gate.mark import read_mark
-from rupt_guard.trust.devices import follow_new_session_key
+from rupt_guard.gate.tracking import follow_new_session_key
 
 CHALLENGE_URL_NAME = "rupt_guard:challenge"
 # What a pending session needs to finish (or restart) its sign-in, whatever the settings.

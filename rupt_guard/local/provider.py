@@ -7,11 +7,18 @@ fingerprinting service. Needs ``"rupt_guard.local"`` in ``INSTALLED_APPS``.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
+from django.apps import apps
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Warning
+from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, router, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from rupt_guard.local.models import LocalDevice, LocalDeviceAccount, LocalIdentification
 from rupt_guard.providers.base import (
     Identification,
     IdentificationProvider,
@@ -23,12 +30,57 @@ from rupt_guard.providers.base import (
 
 
 class LocalProvider(IdentificationProvider):
+    options: ClassVar[Mapping[str, Any]] = {
+        # Seconds an identification token stays valid.
+        "LOCAL_TOKEN_TTL": 300,
+        # The site accepts this development stand-in with DEBUG = False.
+        "LOCAL_PROVIDER_IN_PRODUCTION": False,
+    }
+
     def sdk_url(self) -> str:
         return reverse("rupt_guard:local_sdk")
 
-    def complete(self, token: str, account: str) -> Identification:
-        from rupt_guard.local.models import LocalIdentification
+    @property
+    def token_ttl(self) -> int:
+        return int(self.settings["LOCAL_TOKEN_TTL"])
 
+    @classmethod
+    def validate(cls, options: dict[str, Any]) -> dict[str, Any]:
+        ttl = options["LOCAL_TOKEN_TTL"]
+        if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 1:
+            raise ImproperlyConfigured(
+                "The local provider's LOCAL_TOKEN_TTL must be a whole number of at least 1."
+            )
+        return options
+
+    @classmethod
+    def check(cls, options: dict[str, Any]) -> list[CheckMessage]:
+        messages: list[CheckMessage] = []
+        if not apps.is_installed("rupt_guard.local"):
+            messages.append(
+                Error(
+                    "PROVIDER is 'local' but 'rupt_guard.local' is not in INSTALLED_APPS.",
+                    hint="Add 'rupt_guard.local' after 'rupt_guard' and run migrate.",
+                    id="rupt_guard.E007",
+                )
+            )
+        if not settings.DEBUG and not options["LOCAL_PROVIDER_IN_PRODUCTION"]:
+            messages.append(
+                Warning(
+                    "The local identification provider is in use with DEBUG = False. It "
+                    "recognises a browser profile by a stored secret; it is not Rupt.",
+                    hint="Use PROVIDER 'rupt' in production, or set "
+                    "LOCAL_PROVIDER_IN_PRODUCTION = True if you mean it.",
+                    id="rupt_guard.W005",
+                )
+            )
+        return messages
+
+    @classmethod
+    def describe(cls, options: dict[str, Any]) -> list[tuple[str, str]]:
+        return [("token lifetime", f"{options['LOCAL_TOKEN_TTL']} s")]
+
+    def complete(self, token: str, account: str) -> Identification:
         token = validate_token(token)
         now = timezone.now()
         # Single use: only the first completion flips completed_at; reuse (for this or
@@ -48,8 +100,6 @@ class LocalProvider(IdentificationProvider):
         )
 
     def update_metadata(self, device_id: str, fields: MetadataFields) -> None:
-        from rupt_guard.local.models import LocalDevice
-
         with transaction.atomic(using=router.db_for_write(LocalDevice)):
             device = LocalDevice.objects.select_for_update().filter(device_id=device_id).first()
             if device is None:
@@ -59,8 +109,6 @@ class LocalProvider(IdentificationProvider):
 
     @staticmethod
     def _meet(device_id: str, account: str):  # type: ignore[no-untyped-def]
-        from rupt_guard.local.models import LocalDevice, LocalDeviceAccount
-
         device, _ = LocalDevice.objects.get_or_create(device_id=device_id)
         try:
             with transaction.atomic(using=router.db_for_write(LocalDeviceAccount)):

@@ -15,8 +15,9 @@ from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from rupt_guard.conf import guard_settings
 from rupt_guard.local.models import LocalIdentification
+from rupt_guard.local.provider import LocalProvider
+from rupt_guard.providers import get_provider
 
 SECRET_PATTERN = re.compile(r"\A[A-Za-z0-9_-]{22,128}\Z")
 SDK_SOURCE = Path(__file__).with_name("static") / "rupt_guard_local" / "sdk.js"
@@ -53,6 +54,11 @@ def identify(request: HttpRequest) -> JsonResponse:
         token=uuid.uuid4(),
         device_id=device_id_for(secret),
         created_at=now,
-        expires_at=now + timedelta(seconds=guard_settings.LOCAL_TOKEN_TTL),
+        expires_at=now + timedelta(seconds=_token_ttl()),
     )
     return JsonResponse({"identification": str(identification.token)})
+
+
+def _token_ttl() -> int:
+    provider = get_provider()
+    return provider.token_ttl if isinstance(provider, LocalProvider) else 300

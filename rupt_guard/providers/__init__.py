@@ -1,17 +1,25 @@
 """Identification providers: plugins behind :class:`IdentificationProvider`.
 
-``RUPT_GUARD["PROVIDER"]`` names one: ``"rupt"``, ``"local"`` or a dotted path. The
-instance is built on first use and kept for the process (it owns a connection pool).
+``RUPT_GUARD["PROVIDER"]`` names one as Django names a cache or database backend::
+
+    "PROVIDER": {"BACKEND": "rupt", "OPTIONS": {"CLIENT_ID": "...", "API_SECRET": "..."}}
+
+or, shorter, ``"rupt"``, ``"local"`` or a dotted path, with the built-in providers' options
+as top-level ``RUPT_GUARD`` keys. Each provider declares and checks its own options. The
+instance is built on first use and kept for the process (it owns a connection pool); a
+change of settings rebuilds it.
 """
 
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
-from rupt_guard.conf import guard_settings
+from rupt_guard.conf import SETTING_NAME, guard_settings
 from rupt_guard.providers.base import (
     ErrorReason,
     Identification,
@@ -39,6 +47,7 @@ __all__ = [
     "TokenRejected",
     "get_provider",
     "provider_class",
+    "provider_options",
     "reset_provider",
     "validate_token",
 ]
@@ -53,7 +62,7 @@ _instance: IdentificationProvider | None = None
 
 
 def provider_class() -> type[IdentificationProvider]:
-    name = guard_settings.PROVIDER
+    name = _backend_name()
     path = ALIASES.get(name, name)
     try:
         cls = import_string(path)
@@ -68,6 +77,35 @@ def provider_class() -> type[IdentificationProvider]:
     return cls
 
 
+def provider_options(cls: type[IdentificationProvider]) -> dict[str, Any]:
+    """The provider's options: its defaults, top-level keys it declares, then ``OPTIONS``."""
+    value = guard_settings.PROVIDER
+    given = dict(value.get("OPTIONS") or {}) if isinstance(value, dict) else {}
+    unknown = sorted(set(given) - set(cls.options))
+    if unknown:
+        raise ImproperlyConfigured(
+            f"RUPT_GUARD['PROVIDER']['OPTIONS'] has {', '.join(unknown)}, which "
+            f"{cls.__name__} does not take; it takes {', '.join(sorted(cls.options)) or 'none'}."
+        )
+    top_level = {
+        key: value for key, value in guard_settings.user_settings.items() if key in cls.options
+    }
+    return cls.validate({**cls.options, **top_level, **given})
+
+
+def _backend_name() -> str:
+    value = guard_settings.PROVIDER
+    if isinstance(value, dict):
+        extra = sorted(set(value) - {"BACKEND", "OPTIONS"})
+        if extra or not isinstance(value.get("BACKEND"), str):
+            raise ImproperlyConfigured(
+                "RUPT_GUARD['PROVIDER'] as a dict takes 'BACKEND' (a name or dotted path) "
+                "and 'OPTIONS'" + (f"; not {', '.join(extra)}." if extra else ".")
+            )
+        return str(value["BACKEND"])
+    return str(value)
+
+
 def get_provider() -> IdentificationProvider:
     """The process-wide provider named by the settings."""
     global _instance
@@ -75,7 +113,8 @@ def get_provider() -> IdentificationProvider:
     if instance is None:
         with _lock:
             if _instance is None:
-                _instance = provider_class()()
+                cls = provider_class()
+                _instance = cls(**provider_options(cls))
             instance = _instance
     return instance
 
@@ -88,3 +127,12 @@ def reset_provider() -> None:
     close = getattr(old, "close", None)
     if close is not None:
         close()
+
+
+def _settings_changed(*, setting: str, **kwargs: Any) -> None:
+    # The instance holds its options (base URL, secret, timeout): rebuild it on next use.
+    if setting == SETTING_NAME:
+        reset_provider()
+
+
+setting_changed.connect(_settings_changed)

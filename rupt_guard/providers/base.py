@@ -11,6 +11,10 @@ import abc
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from django.core.checks import CheckMessage
+from django.core.exceptions import ImproperlyConfigured
 
 from rupt_guard.choices import ErrorReason
 
@@ -87,8 +91,41 @@ def validate_token(token: object) -> str:
 class IdentificationProvider(abc.ABC):
     """Completes browser identifications and records device metadata.
 
-    Implementations must be thread-safe: one instance serves every request of a process.
+    A plugin declares its ``options`` (names and defaults) and checks them itself, in the
+    spirit of Django's ``{"BACKEND": ..., "OPTIONS": {...}}``. Implementations must be
+    thread-safe: one instance serves every request of a process.
     """
+
+    #: The options this provider takes, with their defaults.
+    options: ClassVar[Mapping[str, Any]] = {}
+
+    def __init__(self, **options: Any) -> None:
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            raise ImproperlyConfigured(
+                f"{type(self).__name__} takes no option {', '.join(unknown)}; "
+                f"it takes {', '.join(sorted(self.options)) or 'none'}."
+            )
+        self.settings = self.validate({**self.options, **options})
+
+    @classmethod
+    def validate(cls, options: dict[str, Any]) -> dict[str, Any]:
+        """Return the options, normalised; raise ``ImproperlyConfigured`` naming a bad one."""
+        return options
+
+    @classmethod
+    def check(cls, options: dict[str, Any]) -> list[CheckMessage]:
+        """System check messages for a configuration that works but should not (stable ids)."""
+        return []
+
+    @classmethod
+    def describe(cls, options: dict[str, Any]) -> list[tuple[str, str]]:
+        """(label, value) lines for ``rupt_guard_check``; never a secret's value."""
+        return []
+
+    def client_id(self) -> str:
+        """The public id the browser passes to ``identify()`` (may be empty)."""
+        return ""
 
     @abc.abstractmethod
     def sdk_url(self) -> str:

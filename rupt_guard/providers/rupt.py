@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import logging
 import re
-from typing import Any
-from urllib.parse import quote
+from collections.abc import Mapping
+from typing import Any, ClassVar
+from urllib.parse import quote, urlsplit
 
 import requests
 import urllib3
+from django.core.checks import CheckMessage, Error, Warning
+from django.core.exceptions import ImproperlyConfigured
 
-from rupt_guard.conf import guard_settings
 from rupt_guard.providers.base import (
     Identification,
     IdentificationProvider,
@@ -35,6 +37,7 @@ MAX_METADATA_KEYS = 64
 MAX_METADATA_VALUES = 256
 MAX_METADATA_STRING = 1024
 MAX_ACCOUNT_LENGTH = 256
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
 
 def _validate_id(value: Any, what: str) -> str:
@@ -67,18 +70,23 @@ def validate_metadata(value: Any) -> dict[str, list[str]]:
 class RuptProvider(IdentificationProvider):
     """Completes identifications with Rupt's API. One instance (and connection pool) per process."""
 
-    def __init__(
-        self,
-        *,
-        api_secret: str | None = None,
-        base_url: str | None = None,
-        timeout: float | None = None,
-        sdk_url: str | None = None,
-    ) -> None:
-        self._secret = api_secret if api_secret is not None else guard_settings.API_SECRET
-        self.base_url = (base_url or guard_settings.API_BASE_URL).rstrip("/")
-        self.timeout = float(timeout or guard_settings.TIMEOUT)
-        self._sdk_url = sdk_url or guard_settings.SDK_URL
+    options: ClassVar[Mapping[str, Any]] = {
+        # Rupt's public client id (it reaches the browser) and API secret (it never does).
+        "CLIENT_ID": "",
+        "API_SECRET": "",
+        "API_BASE_URL": "https://api.rupt.dev",
+        # Rupt documents more than one CDN address, so the SDK location is an option.
+        "SDK_URL": "https://cdn.rupt.dev/js/rupt.js",
+        # Seconds: the whole budget of one call, connect to last byte.
+        "TIMEOUT": 2.0,
+    }
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._secret = str(self.settings["API_SECRET"])
+        self.base_url = str(self.settings["API_BASE_URL"]).rstrip("/")
+        self.timeout = float(self.settings["TIMEOUT"])
+        self._sdk_url = str(self.settings["SDK_URL"])
         self.session = requests.Session()
         # No proxies, .netrc (which could replace our Authorization header) or env CA bundles.
         self.session.trust_env = False
@@ -95,6 +103,64 @@ class RuptProvider(IdentificationProvider):
 
     def sdk_url(self) -> str:
         return self._sdk_url
+
+    def client_id(self) -> str:
+        return str(self.settings["CLIENT_ID"])
+
+    @classmethod
+    def validate(cls, options: dict[str, Any]) -> dict[str, Any]:
+        timeout = options["TIMEOUT"]
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+            raise ImproperlyConfigured("The Rupt provider's TIMEOUT must be a positive number.")
+        return options
+
+    @classmethod
+    def check(cls, options: dict[str, Any]) -> list[CheckMessage]:
+        messages: list[CheckMessage] = []
+        if not options["API_SECRET"]:
+            messages.append(
+                Error(
+                    "API_SECRET is empty: the Rupt provider cannot complete logins.",
+                    hint="Set it from the environment, never in code; or use PROVIDER 'local'.",
+                    id="rupt_guard.E003",
+                )
+            )
+        if not options["CLIENT_ID"]:
+            messages.append(
+                Error(
+                    "CLIENT_ID is empty: the browser cannot call Rupt.identify().",
+                    id="rupt_guard.E004",
+                )
+            )
+        base = urlsplit(str(options["API_BASE_URL"]))
+        if base.scheme != "https" and base.hostname not in LOOPBACK_HOSTS:
+            messages.append(
+                Warning(
+                    "API_BASE_URL is not https: the API secret would cross the network in "
+                    "clear text.",
+                    id="rupt_guard.W001",
+                )
+            )
+        if options["TIMEOUT"] > 5:
+            messages.append(
+                Warning(
+                    f"TIMEOUT is {options['TIMEOUT']:g}s: every login may wait that long when "
+                    "the provider is slow.",
+                    hint="Two seconds is the default; the policy decides what a timeout means.",
+                    id="rupt_guard.W002",
+                )
+            )
+        return messages
+
+    @classmethod
+    def describe(cls, options: dict[str, Any]) -> list[tuple[str, str]]:
+        secret = options["API_SECRET"]
+        return [
+            ("API base URL", str(options["API_BASE_URL"])),
+            ("timeout", f"{options['TIMEOUT']:g} s"),
+            ("client id", str(options["CLIENT_ID"]) or "missing"),
+            ("API secret", f"set ({len(secret)} characters)" if secret else "missing"),
+        ]
 
     def complete(self, token: str, account: str) -> Identification:
         token = validate_token(token)

@@ -18,10 +18,11 @@ def rupt_guard_identify(context: template.Context, form: str = "") -> dict[str, 
     Configuration travels in data attributes, so a strict Content-Security-Policy with no
     inline script works; allow the SDK's origin in ``script-src``.
     """
+    provider = get_provider()
     return {
         "field_name": guard_settings.TOKEN_FIELD,
-        "sdk_url": get_provider().sdk_url(),
-        "client_id": guard_settings.CLIENT_ID,
+        "sdk_url": provider.sdk_url(),
+        "client_id": provider.client_id(),
         "timeout_ms": int(guard_settings.IDENTIFY_TIMEOUT_MS),
         "form_id": form,
         # Why the last post of this form was refused, when the form itself cannot say.

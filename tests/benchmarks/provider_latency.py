@@ -45,7 +45,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=500)
     args = parser.parse_args()
     fake, server = start_fake_rupt()
-    pooled = RuptProvider(api_secret=SECRET, base_url=fake.url, timeout=2)
+    pooled = RuptProvider(API_SECRET=SECRET, API_BASE_URL=fake.url, TIMEOUT=2)
     print(f"{args.calls} completions each, fake Rupt on loopback\n")
     measure(
         "pooled keep-alive (as shipped)",
@@ -54,7 +54,7 @@ def main() -> None:
     )
 
     def fresh_connection() -> None:
-        provider = RuptProvider(api_secret=SECRET, base_url=fake.url, timeout=2)
+        provider = RuptProvider(API_SECRET=SECRET, API_BASE_URL=fake.url, TIMEOUT=2)
         provider.complete(fake.identify("d"), "1")
         provider.close()
 

@@ -18,7 +18,13 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
 from rupt_guard.conf import ACTION_KEYS, SETTING_NAME, guard_settings
-from rupt_guard.providers import ALIASES, ProviderError, TokenRejected, provider_class
+from rupt_guard.providers import (
+    ALIASES,
+    ProviderError,
+    TokenRejected,
+    provider_class,
+    provider_options,
+)
 
 CHECK_ACCOUNT = "rupt-guard-check"
 SECRET_REFUSED = (401, 403)
@@ -43,7 +49,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, skip_live: bool, deploy: bool, **options: Any) -> None:
-        self._secret = self._setting("API_SECRET")
+        self._secret = self._provider_secret()
         failures: list[str] = []
         self.show_configuration()
         if not self.run_system_checks(deploy):
@@ -61,8 +67,11 @@ class Command(BaseCommand):
     def _scrub(self, text: str) -> str:
         # Also the raw setting: with invalid settings guard_settings cannot read it.
         raw = getattr(settings, SETTING_NAME, None)
-        raw = raw.get("API_SECRET") if isinstance(raw, dict) else None
-        for secret in (self._secret, raw):
+        raw = raw if isinstance(raw, dict) else {}
+        provider = raw.get("PROVIDER")
+        nested = provider.get("OPTIONS") if isinstance(provider, dict) else None
+        nested = nested.get("API_SECRET") if isinstance(nested, dict) else None
+        for secret in (self._secret, raw.get("API_SECRET"), nested):
             if isinstance(secret, str) and len(secret) >= MIN_SCRUB_LENGTH:
                 text = text.replace(secret, "********")
         return text
@@ -81,9 +90,9 @@ class Command(BaseCommand):
     # Configuration -------------------------------------------------------------------
 
     @staticmethod
-    def _setting(key: str) -> Any:
+    def _provider_secret() -> Any:
         try:
-            return getattr(guard_settings, key)
+            return provider_options(provider_class()).get("API_SECRET")
         except ImproperlyConfigured:
             return None
 
@@ -100,20 +109,15 @@ class Command(BaseCommand):
         self.stdout.write("rupt_guard configuration")
         try:
             cls = provider_class()
-            provider = f"{cls.__module__}.{cls.__qualname__}"
+            options = provider_options(cls)
         except ImproperlyConfigured:
-            provider = f"{self._shown('PROVIDER')} (cannot be loaded, see the system checks)"
-        self.info("provider", provider)
-        self.info("API base URL", self._shown("API_BASE_URL"))
-        timeout = self._setting("TIMEOUT")
-        self.info("timeout", f"{timeout:g} s" if timeout is not None else self._shown("TIMEOUT"))
-        client_id = self._setting("CLIENT_ID")
-        self.info("client id", str(client_id) if client_id else "missing")
-        secret = self._secret
-        self.info(
-            "API secret",
-            f"set ({len(secret)} characters)" if isinstance(secret, str) and secret else "missing",
-        )
+            self.info(
+                "provider", f"{self._shown('PROVIDER')} (cannot be loaded, see the system checks)"
+            )
+        else:
+            self.info("provider", f"{cls.__module__}.{cls.__qualname__}")
+            for label, value in cls.describe(options):
+                self.info(label, value)
         actions = ", ".join(f"{key}={self._shown(key)}" for key in ACTION_KEYS)
         self.info("policy", f"{self._shown('POLICY')} ({actions})")
 
@@ -148,7 +152,8 @@ class Command(BaseCommand):
 
     def live_call(self) -> bool:
         try:
-            provider = provider_class()()
+            cls = provider_class()
+            provider = cls(**provider_options(cls))
         except Exception as exc:
             self.status("FAIL", f"live call: the provider cannot be built: {exc}")
             return False

@@ -8,7 +8,10 @@ for every guess and write any address into the audit trail.
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
 from typing import Any
+
+from django.http import HttpRequest
 
 from rupt_guard.conf import guard_settings
 
@@ -57,3 +60,30 @@ def forwarded_for(request: Any) -> str | None:
 def _is_trusted(address: str, proxies: tuple[Any, ...]) -> bool:
     ip = ipaddress.ip_address(address)
     return any(ip.version == network.version and ip in network for network in proxies)
+
+
+USER_AGENT_LENGTH = 512  # LoginCheck.user_agent and Device.last_user_agent
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    """Where a sign-in came from, cleaned so that no browser input can fail a write."""
+
+    ip: str | None = None
+    user_agent: str = ""
+
+    @classmethod
+    def from_request(cls, request: HttpRequest | None) -> ClientInfo:
+        if request is None:
+            return cls()
+        return cls(
+            ip=client_ip(request),
+            user_agent=clean_user_agent(request.META.get("HTTP_USER_AGENT")),
+        )
+
+
+def clean_user_agent(value: Any) -> str:
+    if not isinstance(value, str):
+        return ""
+    # NUL bytes are refused by PostgreSQL text columns.
+    return value.replace("\x00", "")[:USER_AGENT_LENGTH]

@@ -1,12 +1,12 @@
-"""The login check: the one place that calls the provider, records, and asks the policy.
+"""The check of one sign-in: the provider's answer, what we know of the device, the policy's
+decision, and its audit row, written in one transaction.
 
-Only the sign-in lifecycle (``lifecycle.py``) calls it; what follows a decision is there.
+Only the sign-in lifecycle (``gate.lifecycle``) calls it; what follows a decision is there.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,19 +15,14 @@ from django.http import HttpRequest
 
 from rupt_guard import signals
 from rupt_guard.choices import ChallengeResult, CheckSource, Decision, Reason, VerificationMethod
+from rupt_guard.client import ClientInfo
 from rupt_guard.conf import guard_settings
 from rupt_guard.models import Device, LoginCheck
-from rupt_guard.providers import (
-    Identification,
-    ProviderBadResponse,
-    ProviderError,
-    TokenRejected,
-    get_provider,
-    validate_token,
-)
+from rupt_guard.providers import Identification, ProviderError
 from rupt_guard.providers.base import TOKEN_MAX_LENGTH
+from rupt_guard.risk.identify import identify
 from rupt_guard.risk.policy import LoginFacts, get_policy
-from rupt_guard.trust.sightings import ClientInfo, claim_token, record_check, record_sighting
+from rupt_guard.trust.sightings import record_sighting
 from rupt_guard.trust.verification import account_id, mark_verified, verification_state
 
 logger = logging.getLogger(__name__)
@@ -70,19 +65,8 @@ def check_login(
     error: ProviderError | None = None
     elapsed_ms: int | None = None
     if token:
-        started = time.perf_counter()
-        try:
-            valid_token = validate_token(token)
-            if not claim_token(valid_token):
-                raise TokenRejected("identification already used at this site")
-            identification = get_provider().complete(valid_token, account)
-        except ProviderError as exc:
-            error = exc
-        except Exception as exc:
-            # A provider bug must not become a 500 on the login page; the policy decides.
-            logger.exception("The identification provider raised an unexpected error")
-            error = ProviderBadResponse(f"unexpected provider error ({type(exc).__name__})")
-        elapsed_ms = round((time.perf_counter() - started) * 1000)
+        answer = identify(token, account)
+        identification, error, elapsed_ms = answer.identification, answer.error, answer.elapsed_ms
         if error is not None and not error.is_token_problem:
             signals.provider_failed.send(
                 sender=CheckOutcome, user=user, error=error, request=request
@@ -121,7 +105,7 @@ def check_login(
                 device_blocked=device.is_blocked,
             )
         verdict = get_policy().decide(facts)
-        check = record_check(
+        check = LoginCheck.objects.create(
             user=user,
             device=device,
             source=source,

@@ -9,9 +9,9 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import QuerySet
 
-from rupt_guard.client import clean_ip
+from rupt_guard.client import ClientInfo, clean_ip, clean_user_agent
 from rupt_guard.models import Device
-from rupt_guard.trust.sightings import ClientInfo, clean_user_agent, record_sighting
+from rupt_guard.trust.sightings import record_sighting
 
 
 @pytest.fixture

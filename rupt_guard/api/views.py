@@ -44,8 +44,7 @@ from rupt_guard.gate.mark import read_mark
 from rupt_guard.models import Device
 from rupt_guard.providers import get_provider
 from rupt_guard.trust import devices as device_actions
-from rupt_guard.trust.factors import challenge_devices, sends_code
-from rupt_guard.trust.verification import method_for
+from rupt_guard.trust.factors import challenge_devices, method_for, sends_code
 from rupt_guard.views.forms import ChallengeForm
 
 

@@ -51,8 +51,8 @@ from rupt_guard.gate.notifications import notify_new_device, notify_unconfirmed_
 from rupt_guard.gate.tracking import remember_session
 from rupt_guard.models import Device, DeviceSession, LoginCheck
 from rupt_guard.risk.policy import LoginFacts, get_policy
-from rupt_guard.trust.factors import challenge_devices
-from rupt_guard.trust.verification import mark_verified, method_for
+from rupt_guard.trust.factors import challenge_devices, method_for
+from rupt_guard.trust.verification import mark_verified
 
 logger = logging.getLogger(__name__)
 

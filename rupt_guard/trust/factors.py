@@ -1,7 +1,9 @@
-"""Which second factors a challenged user can use, including the email fallback."""
+"""Second factors (django-otp devices): the kinds we know, and which a challenged user can
+use, including the email fallback. "Device" elsewhere means the browser; here, a factor."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.apps import apps
@@ -9,9 +11,53 @@ from django.contrib.auth import get_user_model
 from django.db import router, transaction
 from django_otp import devices_for_user
 
+from rupt_guard.choices import VerificationMethod
 from rupt_guard.conf import guard_settings
 
 EMAIL_FALLBACK_NAME = "Email (sign-in check)"
+
+
+@dataclass(frozen=True)
+class FactorKind:
+    """How rupt_guard names and ranks one kind of django-otp factor: described once, here."""
+
+    method: VerificationMethod
+    model: str  # "app_label.ModelName" of the django-otp plugin
+    strength: int  # the strongest is offered first
+
+    @property
+    def label(self) -> str:
+        return str(self.method.label)
+
+
+KINDS: tuple[FactorKind, ...] = (
+    FactorKind(VerificationMethod.TOTP, "otp_totp.TOTPDevice", strength=30),
+    FactorKind(VerificationMethod.BACKUP_CODE, "otp_static.StaticDevice", strength=20),
+    FactorKind(VerificationMethod.EMAIL, "otp_email.EmailDevice", strength=10),
+)
+# Any other django-otp plugin (SMS, WebAuthn, ...) works as a factor under this kind.
+OTHER = FactorKind(VerificationMethod.OTP_OTHER, "", strength=0)
+
+
+def kind_of(factor: Any) -> FactorKind:
+    for kind in KINDS:
+        try:
+            model = apps.get_model(kind.model)
+        except LookupError:
+            continue  # that plugin is not installed
+        if isinstance(factor, model):
+            return kind
+    return OTHER
+
+
+def method_for(factor: Any) -> VerificationMethod:
+    """What a device verified by ``factor`` records as its verification method."""
+    return kind_of(factor).method
+
+
+def sends_code(factor: Any) -> bool:
+    """A factor that must be asked to send a code first: django-otp's own contract."""
+    return bool(factor.is_interactive())
 
 
 def account_email(user: Any) -> str:
@@ -19,15 +65,8 @@ def account_email(user: Any) -> str:
     return getattr(user, user.get_email_field_name(), "") or ""
 
 
-def sends_code(device: Any) -> bool:
-    """A device that must be asked to send a code first (django-otp's email device)."""
-    return device._meta.label_lower == "otp_email.emaildevice"
-
-
-def is_email_fallback(device: Any) -> bool:
-    return (
-        device._meta.label_lower == "otp_email.emaildevice" and device.name == EMAIL_FALLBACK_NAME
-    )
+def is_email_fallback(factor: Any) -> bool:
+    return kind_of(factor).method == VerificationMethod.EMAIL and factor.name == EMAIL_FALLBACK_NAME
 
 
 def challenge_devices(user: Any) -> list[Any]:
@@ -37,7 +76,10 @@ def challenge_devices(user: Any) -> list[Any]:
     address the account already has. This is not enrolment, and once the user has a factor
     of their own the fallback is no longer offered, so it cannot stand in for a stronger one.
     """
-    devices = [d for d in devices_for_user(user, confirmed=True) if not is_email_fallback(d)]
+    devices = sorted(
+        (d for d in devices_for_user(user, confirmed=True) if not is_email_fallback(d)),
+        key=lambda d: -kind_of(d).strength,
+    )
     if devices or not guard_settings.EMAIL_FALLBACK:
         return devices
     if not account_email(user) or not apps.is_installed("django_otp.plugins.otp_email"):

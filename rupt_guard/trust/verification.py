@@ -22,12 +22,6 @@ from rupt_guard.providers import ProviderError, get_provider
 
 logger = logging.getLogger(__name__)
 
-OTP_METHODS = {
-    "otp_totp.totpdevice": VerificationMethod.TOTP,
-    "otp_static.staticdevice": VerificationMethod.BACKUP_CODE,
-    "otp_email.emaildevice": VerificationMethod.EMAIL,
-}
-
 
 @dataclass(frozen=True)
 class VerificationState:
@@ -90,11 +84,6 @@ def verification_state(
                 return VerificationState(verified=True, metadata_time=latest)
             expired = True
     return VerificationState(verified=False, expired=expired)
-
-
-def method_for(otp_device: Any) -> VerificationMethod:
-    label = getattr(getattr(otp_device, "_meta", None), "label_lower", "")
-    return OTP_METHODS.get(label, VerificationMethod.OTP_OTHER)
 
 
 def mark_verified(

@@ -10,8 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django_otp.forms import OTPTokenForm
 
-from rupt_guard.trust.factors import challenge_devices
-from rupt_guard.trust.verification import method_for
+from rupt_guard.trust.factors import challenge_devices, method_for
 
 
 class ChallengeForm(OTPTokenForm):

@@ -30,9 +30,9 @@ from django_otp.plugins.otp_email.models import EmailDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from rupt_guard.choices import ChallengeResult
-from rupt_guard.gate.lifecycle import gated_sign_in
 from rupt_guard.gate.mark import SESSION_KEY
 from rupt_guard.gate.notifications import not_me_token
+from rupt_guard.gate.sign_in import gated_sign_in
 from rupt_guard.models import Device, LoginCheck
 from rupt_guard.trust import devices as device_actions
 from rupt_guard.trust.factors import EMAIL_FALLBACK_NAME

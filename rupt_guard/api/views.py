@@ -38,7 +38,7 @@ from rupt_guard.api.serializers import (
 from rupt_guard.api.throttling import ChallengeThrottle, LoginAccountThrottle, LoginThrottle
 from rupt_guard.choices import CheckSource, Decision
 from rupt_guard.conf import guard_settings
-from rupt_guard.gate import lifecycle
+from rupt_guard.gate import codes, lifecycle, sign_in
 from rupt_guard.gate.limits import Limited
 from rupt_guard.gate.mark import read_mark
 from rupt_guard.models import Device
@@ -132,14 +132,14 @@ class LoginView(APIView):
         if user is None:
             raise ValidationError({"non_field_errors": [INVALID_CREDENTIALS]})
         try:
-            outcome = lifecycle.start(
+            outcome = sign_in.start(
                 request._request,
                 user,
                 token=data.get(guard_settings.TOKEN_FIELD) or None,
                 source=CheckSource.API,
             )
         except Limited as exc:
-            raise Throttled(wait=exc.wait, detail=lifecycle.limited_message(exc.wait)) from exc
+            raise Throttled(wait=exc.wait, detail=sign_in.limited_message(exc.wait)) from exc
         if outcome.decision == Decision.BLOCK:
             # The same answer as a wrong password: no hint that the password was right.
             raise ValidationError({"non_field_errors": [INVALID_CREDENTIALS]})
@@ -227,8 +227,8 @@ class ChallengeVerifyView(PendingChallengeView):
                 "otp_token": serializer.validated_data["token"],
             },
         )
-        result = lifecycle.submit_code(request._request, user, form)
-        if result == lifecycle.CodeResult.ENDED:
+        result = codes.submit_code(request._request, user, form)
+        if result == codes.CodeResult.ENDED:
             return Response(
                 {
                     "detail": _("This sign-in can no longer be confirmed. Please sign in again."),
@@ -236,7 +236,7 @@ class ChallengeVerifyView(PendingChallengeView):
                 },
                 status=status.HTTP_401_UNAUTHORIZED,
             )
-        if result == lifecycle.CodeResult.REFUSED:
+        if result == codes.CodeResult.REFUSED:
             if form.locked_for:
                 raise Throttled(wait=form.locked_for, detail=form.non_field_errors()[0])
             raise ValidationError({"non_field_errors": form.non_field_errors()})

@@ -9,7 +9,7 @@ from django.contrib.auth.backends import ModelBackend
 from django.http import HttpRequest
 
 from rupt_guard.conf import guard_settings
-from rupt_guard.gate.lifecycle import gated_sign_in, is_interactive_sign_in, password_accepted
+from rupt_guard.gate.sign_in import gated_sign_in, is_interactive_sign_in, password_accepted
 
 __all__ = ["RuptGuardBackend", "gated_sign_in", "is_interactive_sign_in"]
 

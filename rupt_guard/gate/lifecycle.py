@@ -11,37 +11,30 @@ session. Only :func:`pending_user` knows who is waiting.
 
 from __future__ import annotations
 
-import enum
 import logging
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
-from weakref import WeakKeyDictionary
 
 import django_otp
 from django.conf import settings
-from django.contrib import auth, messages
+from django.contrib import auth
 from django.contrib.auth.models import AnonymousUser
-from django.core.exceptions import PermissionDenied
 from django.db import router, transaction
 from django.http import HttpRequest
 from django.middleware.csrf import rotate_token
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
-from django.utils.translation import ngettext
 
 from rupt_guard import signals
-from rupt_guard.choices import ChallengeResult, CheckSource, Decision
-from rupt_guard.client import client_ip
-from rupt_guard.conf import guard_settings
-from rupt_guard.gate.check import CheckOutcome, check_login, token_from_request
-from rupt_guard.gate.limits import Limited, Window
+from rupt_guard.choices import ChallengeResult, Decision
+from rupt_guard.gate import sign_in
+from rupt_guard.gate.check import CheckOutcome
+from rupt_guard.gate.limits import Limited
 from rupt_guard.gate.mark import (
     Mark,
     claim_notice,
-    count_failed_code,
     hold_auth,
     mark_passed,
     mark_pending,
@@ -58,13 +51,6 @@ logger = logging.getLogger(__name__)
 
 AUTH_KEYS = (auth.SESSION_KEY, auth.BACKEND_SESSION_KEY, auth.HASH_SESSION_KEY)
 
-# The backend's decision, handed to the user_logged_in receiver of the same request: by
-# request (weakly, so nothing outlives it) and then by user, so that a login() of another
-# user than the one checked never inherits the check.
-_checked: WeakKeyDictionary[Any, dict[str, CheckOutcome]] = WeakKeyDictionary()
-_notices: WeakKeyDictionary[Any, str] = WeakKeyDictionary()
-_unused_passwords: WeakKeyDictionary[Any, str] = WeakKeyDictionary()
-_gated: ContextVar[bool] = ContextVar("rupt_guard_gated_sign_in", default=False)
 _verified_by_caller: ContextVar[bool] = ContextVar("rupt_guard_verified", default=False)
 
 
@@ -74,138 +60,6 @@ class NotPending(Exception):
 
 def _db() -> str:
     return router.db_for_write(Device)
-
-
-# -- checked: the password was right -------------------------------------------------------
-
-
-@contextmanager
-def gated_sign_in() -> Iterator[None]:
-    """Mark a caller whose ``authenticate()`` is followed by ``login()``.
-
-    For a site's own sign-in code that authenticates without a request (or with an object
-    that is not Django's ``HttpRequest``): inside this block the backend accepts the
-    password, and the ``user_logged_in`` receiver runs the check when ``login()`` follows.
-    """
-    reset = _gated.set(True)
-    try:
-        yield
-    finally:
-        _gated.reset(reset)
-
-
-def is_interactive_sign_in(request: Any) -> bool:
-    """A login form post carrying our field: the check can run before ``login()``."""
-    return (
-        isinstance(request, HttpRequest)
-        and request.method == "POST"
-        and guard_settings.TOKEN_FIELD in request.POST
-    )
-
-
-def password_accepted(request: Any, user: Any) -> Any:
-    """The backend found the password right: decide whether that may become a sign-in.
-
-    Raises ``PermissionDenied`` (so no later backend gets a try) for a blocked sign-in and
-    for a password presented where no ``login()`` and so no gate will follow: DRF's
-    ``BasicAuthentication``, ``obtain_auth_token``, a bare ``authenticate()`` call.
-    """
-    if is_interactive_sign_in(request):
-        try:
-            outcome = start(
-                request, user, token=token_from_request(request), source=CheckSource.FORM
-            )
-        except Limited as exc:
-            _tell_limited(request, exc)
-            raise PermissionDenied from exc
-        if outcome.decision == Decision.BLOCK:
-            # The form shows its usual "invalid credentials": no hint the password was right.
-            raise PermissionDenied
-        return user
-    if _gated.get():
-        return user  # the caller said login() follows
-    if isinstance(request, HttpRequest) and hasattr(request, "session"):
-        # login() should follow, and the user_logged_in receiver then runs the check. The
-        # gate cannot know yet; it notes the password and says so if no login() came.
-        _unused_passwords[request] = str(user.pk)
-        return user
-    match = getattr(request, "resolver_match", None)
-    if match is not None and match.view_name in guard_settings.PASSWORD_ONLY_VIEWS:
-        return user  # the site accepted this risk in PASSWORD_ONLY_VIEWS
-    logger.warning(
-        "A password alone was presented outside a sign-in (%s) and was refused; list the "
-        "view in RUPT_GUARD['PASSWORD_ONLY_VIEWS'] to accept it.",
-        match.view_name if match is not None else type(request).__name__,
-    )
-    raise PermissionDenied
-
-
-def warn_if_password_unused(request: HttpRequest) -> None:
-    """At the end of a request: a password accepted without a login() after it means the
-    view gave access (or something) on a password alone. Logged, for the site to fix."""
-    if request in _unused_passwords:
-        match = getattr(request, "resolver_match", None)
-        logger.warning(
-            "A password was accepted at %s but no login() followed: if that view grants "
-            "access on the password alone, it skips the second factor.",
-            match.view_name if match is not None else request.path,
-        )
-
-
-def start(request: Any, user: Any, *, token: str | None, source: CheckSource) -> CheckOutcome:
-    """Run the risk check of a sign-in whose password was right, once per request and user."""
-    key = _request_key(request)
-    earlier = _checked.get(key, {}).get(str(user.pk)) if key is not None else None
-    if earlier is not None:
-        return earlier
-    if token:
-        _hit_sign_in_limits(request, user)
-    outcome = check_login(request, user, token=token, source=source)
-    if key is not None and outcome.decision != Decision.BLOCK:
-        _checked.setdefault(key, {})[str(user.pk)] = outcome
-    return outcome
-
-
-def _hit_sign_in_limits(request: Any, user: Any) -> None:
-    """Count a sign-in that is about to reach the provider; raise ``Limited`` when over."""
-    rates = guard_settings.SIGN_IN_RATES
-    for scope, ident in (("account", str(user.pk)), ("address", client_ip(request))):
-        rate = rates[scope]
-        if rate is not None and ident:
-            count, left = Window(f"sign_in_{scope}", ident, rate).hit()
-            if count > rate.count:
-                raise Limited(left)
-
-
-def _tell_limited(request: Any, exc: Limited, *, by_message: bool = False) -> None:
-    """Say why on the page: the login form's identify tag shows the notice (the form's own
-    error can only say "invalid credentials"); a login() elsewhere gets a message."""
-    logger.warning("Sign-in refused: too many sign-ins reached the provider (%s s left).", exc.wait)
-    key = _request_key(request)
-    if key is not None:
-        _notices[key] = limited_message(exc.wait)
-        if by_message:
-            messages.error(key, _notices[key], fail_silently=True)
-
-
-def notice_for(request: Any) -> str | None:
-    """What the sign-in form should tell the user about this request's refusal, if anything."""
-    key = _request_key(request)
-    return _notices.get(key) if key is not None else None
-
-
-def limited_message(wait: int) -> str:
-    minutes = max(1, math.ceil(wait / 60))
-    return ngettext(
-        "Too many sign-in attempts. Try again in %(minutes)d minute.",
-        "Too many sign-in attempts. Try again in %(minutes)d minutes.",
-        minutes,
-    ) % {"minutes": minutes}
-
-
-def _request_key(request: Any) -> Any:
-    request = getattr(request, "_request", request)  # DRF's Request wraps Django's
-    return request if isinstance(request, HttpRequest) else None
 
 
 @contextmanager
@@ -224,16 +78,14 @@ def verified_by_caller() -> Iterator[None]:
 
 def logged_in(request: HttpRequest, user: Any) -> None:
     """``user_logged_in``: put the sign-in's decision in force for this session."""
-    _unused_passwords.pop(request, None)
     if _verified_by_caller.get():
+        sign_in.outcome_for_login(request, user, check=False)
         mark_passed(request.session, device=None)
         return
-    key = _request_key(request)
-    earlier = _checked.get(key, {}).pop(str(user.pk), None) if key is not None else None
     try:
-        outcome = earlier or _checked_once(request, user)
+        outcome = sign_in.outcome_for_login(request, user)
     except Limited as exc:
-        _tell_limited(request, exc, by_message=True)
+        sign_in.tell_limited(request, exc, by_message=True)
         auth.logout(request)
         return
     _replace_pending(request, user)
@@ -266,14 +118,6 @@ def logged_in(request: HttpRequest, user: Any) -> None:
         )
         if outcome.check.new_device:
             notify_new_device(request, outcome.check)
-
-
-def _checked_once(request: HttpRequest, user: Any) -> CheckOutcome:
-    """The check of a login() that no backend checked (another login path)."""
-    token = token_from_request(request)
-    if token:
-        _hit_sign_in_limits(request, user)
-    return check_login(request, user, token=token, source=CheckSource.LOGIN)
 
 
 def _confirm_under_lock(user: Any, outcome: CheckOutcome) -> CheckOutcome:
@@ -317,7 +161,7 @@ def _replace_pending(request: HttpRequest, user: Any) -> None:
     if mark is None or not mark.pending:
         return
     if mark.auth.get(auth.SESSION_KEY) != str(user.pk):
-        _notify_unconfirmed(request)
+        notify_unconfirmed(request)
     _close(request, ChallengeResult.GIVEN_UP)
 
 
@@ -398,40 +242,6 @@ def pending_user(request: HttpRequest) -> Any:
     ):
         return None  # the password changed since it was checked
     return user
-
-
-class CodeResult(enum.Enum):
-    PASSED = "passed"  # the sign-in is complete
-    REFUSED = "refused"  # wrong, throttled or locked: the form says why
-    ENDED = "ended"  # the pending sign-in is over (expired, withdrawn): sign in again
-
-
-def submit_code(request: HttpRequest, user: Any, form: Any) -> CodeResult:
-    """Check the code in a bound ``ChallengeForm``; when it is right, the sign-in passes.
-
-    Wrong codes count against the account, whichever factor, session or surface (HTML or
-    API) they came from. Once the account's limit is reached, codes are refused unread
-    until the window ends: django-otp never sees them, so the owner's factors are not
-    throttled further by an attacker's guesses, and no session is touched.
-    """
-    rate = guard_settings.WRONG_CODE_RATE
-    window = Window("wrong_codes", str(user.pk), rate) if rate is not None else None
-    if window is not None and form.code_attempted:
-        form.locked_for = window.wait()
-    if form.is_valid():
-        try:
-            pass_challenge(request, user, user.otp_device)
-        except NotPending:
-            end(request, ChallengeResult.ENDED)
-            return CodeResult.ENDED
-        return CodeResult.PASSED
-    if form.code_attempted and not form.locked_for:
-        account_failures = window.hit()[0] if window is not None else 0
-        session_failures = count_failed_code(request.session)
-        # Guesses spread over many sign-ins warn the owner as surely as guesses in one.
-        if max(account_failures, session_failures) >= guard_settings.FAILED_CODES_BEFORE_NOTICE:
-            _notify_unconfirmed(request)
-    return CodeResult.REFUSED
 
 
 # -- passed --------------------------------------------------------------------------------
@@ -533,7 +343,7 @@ def expire(request: HttpRequest) -> None:
 def end(request: HttpRequest, result: ChallengeResult, *, tell_owner: bool = False) -> None:
     """End the pending sign-in with ``result`` and its session with it."""
     if tell_owner:
-        _notify_unconfirmed(request)
+        notify_unconfirmed(request)
     _close(request, result)
     request.session.flush()
     _set_user(request, AnonymousUser())
@@ -551,7 +361,7 @@ def pending_user_or_end(request: HttpRequest) -> Any:
 
 def give_up(request: HttpRequest) -> None:
     """The pending sign-in was abandoned (signed out of the challenge)."""
-    _notify_unconfirmed(request)
+    notify_unconfirmed(request)
     _close(request, ChallengeResult.GIVEN_UP)
 
 
@@ -568,7 +378,7 @@ def _end_challenge(check_pk: int, result: ChallengeResult) -> None:
     )
 
 
-def _notify_unconfirmed(request: HttpRequest) -> None:
+def notify_unconfirmed(request: HttpRequest) -> None:
     """The password was right but the challenge failed or was given up: tell the owner once."""
     mark = read_mark(request.session)
     if mark is None or not mark.pending or mark.check is None:

@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from rupt_guard.conf import guard_settings
-from rupt_guard.gate import lifecycle
+from rupt_guard.gate import lifecycle, sign_in
 from rupt_guard.gate.mark import read_mark
 from rupt_guard.gate.tracking import follow_new_session_key
 
@@ -92,7 +92,7 @@ class RuptGuardMiddleware:
             # them now, before any later middleware or view reads request.user.
             lifecycle.hold_stray_keys(request, mark)
         response = self.get_response(request)
-        lifecycle.warn_if_password_unused(request)
+        sign_in.warn_if_password_unused(request)
         return response
 
     def process_view(

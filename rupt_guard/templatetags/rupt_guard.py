@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import template
 
 from rupt_guard.conf import guard_settings
-from rupt_guard.gate.lifecycle import notice_for
+from rupt_guard.gate.sign_in import notice_for
 from rupt_guard.providers import get_provider
 
 register = template.Library()

@@ -16,7 +16,8 @@ from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 
-from rupt_guard.gate.lifecycle import CodeResult, pending_user_or_end, submit_code
+from rupt_guard.gate.codes import CodeResult, submit_code
+from rupt_guard.gate.lifecycle import pending_user_or_end
 from rupt_guard.trust.factors import sends_code
 from rupt_guard.views.forms import ChallengeForm
 

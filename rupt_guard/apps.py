@@ -1,3 +1,5 @@
+"""The app config: wires the receivers, system checks and log filters when Django is ready."""
+
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 

@@ -1,3 +1,5 @@
+"""URLs of the HTML pages, namespace ``rupt_guard``; their names are stable."""
+
 from django.apps import apps
 from django.urls import include, path
 

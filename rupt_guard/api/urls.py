@@ -1,3 +1,5 @@
+"""URLs of the REST API, namespace ``rupt_guard_api``; their names are stable."""
+
 from django.urls import path
 
 from rupt_guard.api import views

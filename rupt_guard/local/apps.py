@@ -1,3 +1,5 @@
+"""The local identification provider's app: its models, SDK and token endpoint."""
+
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 

@@ -1,3 +1,5 @@
+"""URLs of the local provider: the browser SDK and its identification endpoint."""
+
 from django.urls import path
 
 from rupt_guard.local import views

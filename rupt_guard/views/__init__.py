@@ -1,4 +1,4 @@
-"""Thin views: forms and templates; the work is in the service and device modules."""
+"""Thin HTML views: forms and templates; the work is in gate.lifecycle and trust.devices."""
 
 from rupt_guard.views.challenge import ChallengeView, GuardLogoutView, safe_next
 from rupt_guard.views.devices import DeviceListView, DeviceRenameView, DeviceRevokeView, StepUpView

@@ -29,6 +29,7 @@ from django.utils.translation import ngettext_lazy
 
 from rupt_guard.models import Device, LoginCheck
 from rupt_guard.trust import devices
+from rupt_guard.trust.audit import missing_tokens
 
 # How many rows an inline shows: the newest ones. A device can have years of checks.
 INLINE_ROWS = 50
@@ -390,6 +391,13 @@ class LoginCheckAdmin(admin.ModelAdmin):
     # Facet counts are one COUNT per filter choice over the whole table.
     show_facets = admin.ShowFacets.NEVER
     search_help_text = _("The exact username of the account.")
+    change_list_template = "rupt_guard/admin/logincheck_change_list.html"
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> Any:
+        # How often the login form came without a token in the last day, and why: the
+        # first thing to look at when every sign-in is challenged.
+        context = {"missing_tokens": missing_tokens(hours=24), **(extra_context or {})}
+        return super().changelist_view(request, extra_context=context)
 
     def get_search_fields(self, request: HttpRequest) -> list[str]:
         # Only shows the search box; get_search_results() does the (indexed) lookup.

@@ -18,6 +18,7 @@ from django.utils.module_loading import import_string
 
 from rupt_guard.cache import PER_PROCESS_BACKENDS
 from rupt_guard.conf import DEFAULTS, default_account_id, guard_settings
+from rupt_guard.csp import csp_sources
 from rupt_guard.providers import provider_class, provider_options
 
 
@@ -256,3 +257,58 @@ def check_mail_server(app_configs: Any = None, **kwargs: Any) -> list:
                 id="rupt_guard.E012",
             )
         ]
+
+
+@register(Tags.security)
+def check_content_security_policy(app_configs: Any = None, **kwargs: Any) -> list:
+    """With django-csp, does the policy let the SDK load and call its API?"""
+    if "csp.middleware.CSPMiddleware" not in settings.MIDDLEWARE:
+        return []
+    try:
+        cls = provider_class()
+        options = provider_options(cls)
+    except ImproperlyConfigured:
+        return []  # rupt_guard.E002 says what is wrong
+    if "SDK_URL" not in options or "DOMAIN" not in options:
+        return []  # not Rupt's SDK: the provider serves its own script from this site
+    needed = csp_sources(str(options["SDK_URL"]), str(options["DOMAIN"]))
+    directives = _csp_directives()
+    missing = [
+        f"{directive} {source}"
+        for directive, sources in needed.items()
+        for source in sources
+        if not _csp_allows(directives.get(directive, directives.get("default-src")), source)
+    ]
+    if not missing:
+        return []
+    return [
+        Warning(
+            f"The Content-Security-Policy does not allow {'; '.join(missing)}: the browser "
+            "cannot load the SDK or call its API, and every sign-in comes without a token.",
+            hint="Add rupt_guard.csp.csp_sources() to those directives.",
+            id="rupt_guard.W013",
+        )
+    ]
+
+
+def _csp_directives() -> dict[str, list[str]]:
+    """django-csp 4's CONTENT_SECURITY_POLICY, or django-csp 3's CSP_* settings."""
+    policy = getattr(settings, "CONTENT_SECURITY_POLICY", None)
+    if isinstance(policy, dict):
+        return {key: list(value or []) for key, value in (policy.get("DIRECTIVES") or {}).items()}
+    return {
+        name.removeprefix("CSP_").lower().replace("_", "-"): list(getattr(settings, name) or [])
+        for name in ("CSP_DEFAULT_SRC", "CSP_SCRIPT_SRC", "CSP_CONNECT_SRC")
+        if hasattr(settings, name)
+    }
+
+
+def _csp_allows(sources: list[str] | None, needed: str) -> bool:
+    if sources is None:
+        return True  # no such directive and no default-src: nothing restricts it
+    host = needed.split("://", 1)[-1]
+    return any(
+        source in ("*", needed, host, "https:")
+        or (source.startswith("*.") and host.endswith(source[1:]))
+        for source in sources
+    )

@@ -53,6 +53,18 @@ class ErrorReason(models.TextChoices):
     TIMEOUT = "timeout", _("Timeout")
     CONNECTION = "connection", _("Connection failed")
     HTTP_STATUS = "http_status", _("HTTP error status")
+    CONFIGURATION = "configuration", _("Credentials or plan refused")
     BAD_RESPONSE = "bad_response", _("Malformed response")
     BAD_TOKEN = "bad_token", _("Malformed token")
     TOKEN_REJECTED = "token_rejected", _("Token unknown or expired")
+
+
+class TokenError(models.TextChoices):
+    """Why the browser sent no token, as the identify script saw it. Diagnostic only: it
+    comes from the browser and never changes a decision."""
+
+    SDK_UNAVAILABLE = "sdk_unavailable", _("SDK could not load (blocked, CSP, network)")
+    NO_SDK = "no_sdk", _("SDK loaded without identify()")
+    IDENTIFY_ERROR = "identify_error", _("identify() answered an error (client id?)")
+    IDENTIFY_FAILED = "identify_failed", _("identify() failed (network)")
+    TIMEOUT = "timeout", _("identify() timed out")

@@ -113,6 +113,9 @@ PROVIDER_OPTION_KEYS = frozenset(
         "API_BASE_URL",
         "SDK_URL",
         "TIMEOUT",
+        "DOMAIN",
+        "TOLERANCE",
+        "SDK_INTEGRITY",
         "LOCAL_TOKEN_TTL",
         "LOCAL_PROVIDER_IN_PRODUCTION",
     }

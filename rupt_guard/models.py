@@ -14,6 +14,7 @@ from rupt_guard.choices import (
     Decision,
     ErrorReason,
     Reason,
+    TokenError,
     VerificationMethod,
 )
 
@@ -123,6 +124,13 @@ class LoginCheck(models.Model):
     new_device = models.BooleanField(_("new device"), default=False)
     provider_error = models.CharField(
         _("provider error"), max_length=20, choices=ErrorReason.choices, blank=True
+    )
+    token_error = models.CharField(
+        _("browser's reason for no token"),
+        max_length=20,
+        choices=TokenError.choices,
+        blank=True,
+        help_text=_("What the identify script reported; from the browser, so diagnostic only."),
     )
     provider_status = models.PositiveSmallIntegerField(
         _("provider HTTP status"), null=True, blank=True

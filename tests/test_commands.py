@@ -163,6 +163,7 @@ def test_check_local_provider(settings):
     assert not LocalIdentification.objects.exists()
 
 
+@pytest.mark.django_db  # the command reads the last day's login checks
 def test_check_skip_live_makes_no_request(rupt_server):
     failure, out = run_check("--skip-live")
     assert failure is None
@@ -170,6 +171,7 @@ def test_check_skip_live_makes_no_request(rupt_server):
     assert rupt_server.requests == []
 
 
+@pytest.mark.django_db  # the command reads the last day's login checks
 def test_check_system_check_error_fails(rupt_server, guard_settings_override):
     guard_settings_override(CLIENT_ID="")
     failure, out = run_check("--skip-live")
@@ -188,6 +190,7 @@ def test_check_invalid_settings_are_reported_not_raised(rupt_server, guard_setti
     assert live_line(out).startswith("OK    live call: Rupt answered")
 
 
+@pytest.mark.django_db  # the command reads the last day's login checks
 def test_check_unknown_setting_key(settings):
     settings.RUPT_GUARD = {"API_SECRET": SECRET, "NO_SUCH_KEY": 1}
     failure, out = run_check()
@@ -218,6 +221,7 @@ class LeakyProvider(AcceptingProvider):
         raise RuntimeError(f"cannot reach service with key {self.settings['API_SECRET']}")
 
 
+@pytest.mark.django_db  # the command reads the last day's login checks
 def test_check_provider_that_accepts_anything_fails(rupt_server, guard_settings_override):
     guard_settings_override(PROVIDER="tests.test_commands.AcceptingProvider")
     failure, out = run_check()
@@ -225,6 +229,7 @@ def test_check_provider_that_accepts_anything_fails(rupt_server, guard_settings_
     assert "AcceptingProvider accepted a random identification it cannot know" in live_line(out)
 
 
+@pytest.mark.django_db  # the command reads the last day's login checks
 def test_check_scrubs_the_secret_from_provider_errors(rupt_server, guard_settings_override):
     guard_settings_override(PROVIDER="tests.test_commands.LeakyProvider")
     failure, out = run_check()  # run_check asserts the secret is absent

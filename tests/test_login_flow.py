@@ -78,7 +78,7 @@ def test_unverified_device_rule(client, user, login, rupt_server, guard_settings
 
 
 @pytest.mark.parametrize("action", ["allow", "challenge", "block"])
-@pytest.mark.parametrize("token", [None, "", "not-a-uuid", "../device/x/metadata"])
+@pytest.mark.parametrize("token", [None, "", "not a token", "../device/x/metadata"])
 def test_missing_or_malformed_token_rule(
     client, user, login, guard_settings_override, action, token, rupt_server
 ):
@@ -108,7 +108,7 @@ def test_token_unknown_to_rupt_follows_the_missing_token_rule(
     ("fault", "error"),
     [
         ({"status": 500}, "http_status"),
-        ({"status": 401}, "http_status"),
+        ({"status": 401}, "configuration"),
         ({"status": 200, "body": b"{oops"}, "bad_response"),
     ],
 )

@@ -17,6 +17,7 @@ from rupt_guard.providers import (
     ErrorReason,
     InvalidToken,
     ProviderBadResponse,
+    ProviderConfigurationError,
     ProviderConnectionError,
     ProviderHTTPError,
     ProviderTimeout,
@@ -78,7 +79,11 @@ def test_complete_returns_metadata_and_update_metadata_round_trips(provider, rup
     "token",
     [
         "",
-        "not-a-uuid",
+        "short",
+        "with space inside",
+        "dots.are.refused.here",
+        "percent%2Fencoded",
+        "x" * 129,
         "../device/651e72eccc64cb48d6f860c0/metadata",
         "00000000-0000-0000-0000-000000000000/../../device/x/metadata",
         "00000000-0000-0000-0000-000000000000%2F..",
@@ -111,19 +116,54 @@ def test_unknown_identification_is_a_rejected_token(provider, rupt_server):
     assert caught.value.is_token_problem
 
 
-@pytest.mark.parametrize("status", [401, 403, 428, 429, 500, 502, 503])
-def test_error_statuses_carry_the_status(provider, rupt_server, status):
+@pytest.mark.parametrize(
+    "token",
+    [
+        "651e72f5cc64cb48d6f860d7",  # an ObjectId, the shape of every real Rupt id
+        "4b0c9a3e-1f0a-4c1e-9a51-2f0e7d1b9c33",  # the UUID of Rupt's placeholder
+        "AbC_dEf-123456789",  # base64url, case kept
+    ],
+)
+def test_tokens_as_rupt_may_issue_them_are_sent_as_they_are(provider, rupt_server, token):
+    with pytest.raises(TokenRejected):
+        provider.complete(token, "42")  # unknown to the fake: 404
+    (seen,) = rupt_server.requests
+    assert seen.path == f"/v2/proj/identification/{token}/complete"
+
+
+@pytest.mark.parametrize("status", [400, 404])
+def test_statuses_about_the_request_or_token_are_token_problems(provider, rupt_server, status):
+    rupt_server.fail_next(status)
+    with pytest.raises(TokenRejected) as caught:
+        provider.complete(rupt_server.identify(), "42")
+    assert caught.value.status == status
+    assert caught.value.is_token_problem and not caught.value.is_outage
+
+
+@pytest.mark.parametrize("status", [401, 403, 428])
+def test_credential_statuses_are_configuration_errors(provider, rupt_server, status, caplog):
+    rupt_server.fail_next(status)
+    with pytest.raises(ProviderConfigurationError) as caught:
+        provider.complete(rupt_server.identify(), "42")
+    assert caught.value.reason == ErrorReason.CONFIGURATION
+    assert caught.value.status == status
+    assert not caught.value.is_token_problem and not caught.value.is_outage
+    assert any("check API_SECRET" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("status", [429, 500, 502, 503])
+def test_overload_and_server_errors_are_outages(provider, rupt_server, status):
     rupt_server.fail_next(status)
     with pytest.raises(ProviderHTTPError) as caught:
         provider.complete(rupt_server.identify(), "42")
     assert caught.value.reason == ErrorReason.HTTP_STATUS
     assert caught.value.status == status
-    assert not caught.value.is_token_problem
+    assert caught.value.is_outage and not caught.value.is_token_problem
 
 
-def test_wrong_secret_is_an_http_401(rupt_server, guard_settings_override):
+def test_wrong_secret_is_a_configuration_error(rupt_server, guard_settings_override):
     guard_settings_override(API_SECRET="sk_wrong")
-    with pytest.raises(ProviderHTTPError) as caught:
+    with pytest.raises(ProviderConfigurationError) as caught:
         get_provider().complete(rupt_server.identify(), "42")
     assert caught.value.status == 401
 

@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from rupt_guard.conf import guard_settings
+from rupt_guard.gate.check import ERROR_FIELD_SUFFIX
 from rupt_guard.gate.mark import read_mark
 from rupt_guard.models import Device
 
@@ -27,6 +28,11 @@ class LoginSerializer(serializers.Serializer):
         # A missing token is the policy's business (ON_MISSING_TOKEN), not a 400.
         fields[guard_settings.TOKEN_FIELD] = serializers.CharField(
             required=False, allow_blank=True, max_length=256
+        )
+        # Why the client has no token (diagnostic only): anything outside the known reasons
+        # is dropped rather than refused, so a newer client never fails to sign in.
+        fields[guard_settings.TOKEN_FIELD + ERROR_FIELD_SUFFIX] = serializers.CharField(
+            required=False, allow_blank=True, max_length=64
         )
         return fields
 

@@ -39,6 +39,7 @@ from rupt_guard.api.throttling import ChallengeThrottle, LoginAccountThrottle, L
 from rupt_guard.choices import CheckSource, Decision
 from rupt_guard.conf import guard_settings
 from rupt_guard.gate import codes, lifecycle, sign_in
+from rupt_guard.gate.check import ERROR_FIELD_SUFFIX
 from rupt_guard.gate.limits import Limited
 from rupt_guard.gate.mark import read_mark
 from rupt_guard.models import Device
@@ -137,6 +138,7 @@ class LoginView(APIView):
                 user,
                 token=data.get(guard_settings.TOKEN_FIELD) or None,
                 source=CheckSource.API,
+                token_error=data.get(guard_settings.TOKEN_FIELD + ERROR_FIELD_SUFFIX, ""),
             )
         except Limited as exc:
             raise Throttled(wait=exc.wait, detail=sign_in.limited_message(exc.wait)) from exc

@@ -14,7 +14,14 @@ from django.db import router, transaction
 from django.http import HttpRequest
 
 from rupt_guard import signals
-from rupt_guard.choices import ChallengeResult, CheckSource, Decision, Reason, VerificationMethod
+from rupt_guard.choices import (
+    ChallengeResult,
+    CheckSource,
+    Decision,
+    Reason,
+    TokenError,
+    VerificationMethod,
+)
 from rupt_guard.client import ClientInfo
 from rupt_guard.conf import guard_settings
 from rupt_guard.models import Device, LoginCheck
@@ -51,12 +58,32 @@ def token_from_request(request: HttpRequest | None) -> str | None:
     return value[: TOKEN_MAX_LENGTH + 1] or None
 
 
+ERROR_FIELD_SUFFIX = "_error"
+
+
+def token_error_from_request(request: HttpRequest | None) -> str:
+    """The browser's reason for sending no token, if it is one we know; else ""."""
+    if request is None or request.method != "POST":
+        return ""
+    try:
+        value = request.POST.get(guard_settings.TOKEN_FIELD + ERROR_FIELD_SUFFIX)
+    except Exception:
+        return ""
+    return clean_token_error(value)
+
+
+def clean_token_error(value: Any) -> str:
+    # A closed set, so nothing the browser sends can fill the audit trail with its words.
+    return value if isinstance(value, str) and value in TokenError.values else ""
+
+
 def check_login(
     request: HttpRequest | None,
     user: Any,
     *,
     token: str | None,
     source: CheckSource,
+    token_error: str | None = None,
 ) -> CheckOutcome:
     """Run the risk check of one sign-in and return the policy's decision."""
     client = ClientInfo.from_request(request)
@@ -118,6 +145,11 @@ def check_login(
             provider_error=error.reason if error is not None else "",
             provider_status=getattr(error, "status", None),
             provider_ms=elapsed_ms,
+            token_error=""
+            if token
+            else clean_token_error(
+                token_error if token_error is not None else token_error_from_request(request)
+            ),
             access_id=identification.access_id if identification is not None else "",
             ip=client.ip,
             user_agent=client.user_agent,

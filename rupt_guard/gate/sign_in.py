@@ -108,7 +108,14 @@ def warn_if_password_unused(request: HttpRequest) -> None:
         )
 
 
-def start(request: Any, user: Any, *, token: str | None, source: CheckSource) -> CheckOutcome:
+def start(
+    request: Any,
+    user: Any,
+    *,
+    token: str | None,
+    source: CheckSource,
+    token_error: str | None = None,
+) -> CheckOutcome:
     """Run the risk check of a sign-in whose password was right, once per request and user."""
     key = _request_key(request)
     earlier = _checked.get(key, {}).get(str(user.pk)) if key is not None else None
@@ -116,7 +123,7 @@ def start(request: Any, user: Any, *, token: str | None, source: CheckSource) ->
         return earlier
     if token:
         _hit_sign_in_limits(request, user)
-    outcome = check_login(request, user, token=token, source=source)
+    outcome = check_login(request, user, token=token, source=source, token_error=token_error)
     if key is not None and outcome.decision != Decision.BLOCK:
         _checked.setdefault(key, {})[str(user.pk)] = outcome
     return outcome

@@ -18,9 +18,10 @@ from django.core.exceptions import ImproperlyConfigured
 
 from rupt_guard.choices import ErrorReason
 
-# Rupt's identification tokens are UUID-shaped. Anything else never reaches a URL.
-TOKEN_PATTERN = re.compile(r"\A[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}\Z")
-TOKEN_MAX_LENGTH = 36
+# Rupt's docs show a UUID placeholder; its real ids are 24-hex ObjectIds. Accept any short
+# opaque id in a character set that cannot change a URL path (no "/", ".", "%", "?").
+TOKEN_PATTERN = re.compile(r"\A[A-Za-z0-9_-]{8,128}\Z")
+TOKEN_MAX_LENGTH = 128
 
 
 class ProviderError(Exception):
@@ -34,8 +35,18 @@ class ProviderError(Exception):
 
     @property
     def is_token_problem(self) -> bool:
-        """True when the browser's token, not the service, is at fault."""
+        """True when the browser's token, not the service, is at fault (anyone can cause it)."""
         return self.reason in (ErrorReason.BAD_TOKEN, ErrorReason.TOKEN_REJECTED)
+
+    @property
+    def is_outage(self) -> bool:
+        """True when the service is down or overloaded: timeouts, refused connections, 429
+        and 5xx. Never a token problem or a configuration error."""
+        if self.reason in (ErrorReason.TIMEOUT, ErrorReason.CONNECTION):
+            return True
+        return self.reason == ErrorReason.HTTP_STATUS and (
+            self.status == 429 or (self.status or 0) >= 500
+        )
 
 
 class ProviderTimeout(ProviderError):
@@ -50,12 +61,18 @@ class ProviderHTTPError(ProviderError):
     reason = ErrorReason.HTTP_STATUS
 
 
+class ProviderConfigurationError(ProviderError):
+    """The service refused our credentials or plan (401, 403, 428): the site must act."""
+
+    reason = ErrorReason.CONFIGURATION
+
+
 class ProviderBadResponse(ProviderError):
     reason = ErrorReason.BAD_RESPONSE
 
 
 class InvalidToken(ProviderError):
-    """The token is not UUID-shaped: no request was made."""
+    """The token is not a short opaque id in a safe character set: no request was made."""
 
     reason = ErrorReason.BAD_TOKEN
 
@@ -80,12 +97,11 @@ class Identification:
 
 
 def validate_token(token: object) -> str:
-    """Return ``token`` if it is UUID-shaped, else raise :class:`InvalidToken`."""
-    if not isinstance(token, str) or len(token) > TOKEN_MAX_LENGTH:
-        raise InvalidToken("identification token is not a UUID-shaped string")
-    if not TOKEN_PATTERN.match(token):
-        raise InvalidToken("identification token is not a UUID-shaped string")
-    return token.lower()
+    """Return ``token`` if it is an id the service can have issued, else raise
+    :class:`InvalidToken` (and nothing is sent)."""
+    if not isinstance(token, str) or not TOKEN_PATTERN.match(token):
+        raise InvalidToken("identification token is not 8 to 128 of A-Z, a-z, 0-9, _ and -")
+    return token
 
 
 class IdentificationProvider(abc.ABC):
@@ -126,6 +142,11 @@ class IdentificationProvider(abc.ABC):
     def client_id(self) -> str:
         """The public id the browser passes to ``identify()`` (may be empty)."""
         return ""
+
+    def browser_options(self) -> dict[str, str]:
+        """Extra ``identify()`` options and the SDK's integrity hash, for the identify tag:
+        keys ``domain``, ``tolerance``, ``integrity``, each only when set."""
+        return {}
 
     @abc.abstractmethod
     def sdk_url(self) -> str:

@@ -19,6 +19,7 @@ from rupt_guard.providers.base import (
     IdentificationProvider,
     MetadataFields,
     ProviderBadResponse,
+    ProviderConfigurationError,
     ProviderConnectionError,
     ProviderError,
     ProviderHTTPError,
@@ -38,6 +39,11 @@ MAX_METADATA_VALUES = 256
 MAX_METADATA_STRING = 1024
 MAX_ACCOUNT_LENGTH = 256
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+CONFIGURATION_STATUSES = {401, 403, 428}
+TOLERANCES = ("", "default", "strict", "lenient")
+# Builds of the npm package a classic <script> tag cannot run (see shared/RUPT_API.md).
+MODULE_BUILD = re.compile(r"\.(?:mjs|cjs)(?:$|\?)")
+PACKAGE_CDNS = {"unpkg.com", "cdn.jsdelivr.net"}
 
 
 def _validate_id(value: Any, what: str) -> str:
@@ -79,6 +85,12 @@ class RuptProvider(IdentificationProvider):
         "SDK_URL": "https://cdn.rupt.dev/js/rupt.js",
         # Seconds: the whole budget of one call, connect to last byte.
         "TIMEOUT": 2.0,
+        # identify()'s own options: a first-party proxy of Rupt's API (survives ad
+        # blockers) and "default", "strict" or "lenient"; "" leaves Rupt's default.
+        "DOMAIN": "",
+        "TOLERANCE": "",
+        # Subresource Integrity of SDK_URL ("sha384-..."), for a site that pins a version.
+        "SDK_INTEGRITY": "",
     }
 
     def __init__(self, **options: Any) -> None:
@@ -107,8 +119,26 @@ class RuptProvider(IdentificationProvider):
     def client_id(self) -> str:
         return str(self.settings["CLIENT_ID"])
 
+    def browser_options(self) -> dict[str, str]:
+        options = {
+            "domain": self.settings["DOMAIN"],
+            "tolerance": self.settings["TOLERANCE"],
+            "integrity": self.settings["SDK_INTEGRITY"],
+        }
+        return {key: str(value) for key, value in options.items() if value}
+
     @classmethod
     def validate(cls, options: dict[str, Any]) -> dict[str, Any]:
+        if options["TOLERANCE"] not in TOLERANCES:
+            raise ImproperlyConfigured(
+                "The Rupt provider's TOLERANCE must be 'default', 'strict' or 'lenient'."
+            )
+        domain = str(options["DOMAIN"])
+        if domain and not re.fullmatch(r"[A-Za-z0-9.-]+(?::\d+)?", domain):
+            raise ImproperlyConfigured(
+                "The Rupt provider's DOMAIN is a host name (e.g. 'rupt.example.com'), "
+                "without a scheme or path."
+            )
         timeout = options["TIMEOUT"]
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
             raise ImproperlyConfigured("The Rupt provider's TIMEOUT must be a positive number.")
@@ -139,6 +169,17 @@ class RuptProvider(IdentificationProvider):
                     "API_BASE_URL is not https: the API secret would cross the network in "
                     "clear text.",
                     id="rupt_guard.W001",
+                )
+            )
+        sdk = urlsplit(str(options["SDK_URL"]))
+        bare_package = sdk.hostname in PACKAGE_CDNS and sdk.path.strip("/").count("/") == 0
+        if MODULE_BUILD.search(sdk.path) or bare_package:
+            messages.append(
+                Warning(
+                    "SDK_URL points at the SDK's ES-module or CommonJS build, which a script "
+                    "tag cannot run: every sign-in would come without a token.",
+                    hint="Use https://cdn.rupt.dev/js/rupt.js or the package's index.js build.",
+                    id="rupt_guard.W012",
                 )
             )
         if options["TIMEOUT"] > 5:
@@ -199,6 +240,17 @@ class RuptProvider(IdentificationProvider):
             logger.warning("Rupt call %s failed: %s (%s)", _redact(path), exc.reason, exc)
             raise
         if status != 200:
+            # By Rupt's documented meanings: 400 and 404 are about the request or the token;
+            # 401, 403 and 428 about our credentials or plan; 429 and 5xx are outages.
+            if status in CONFIGURATION_STATUSES:
+                logger.error(
+                    "Rupt call %s answered HTTP %s: check API_SECRET (and the Rupt plan)",
+                    _redact(path),
+                    status,
+                )
+                raise ProviderConfigurationError(
+                    f"Rupt answered HTTP {status}; check API_SECRET", status=status
+                )
             error_class = not_found if status in (400, 404) else ProviderHTTPError
             logger.warning("Rupt call %s answered HTTP %s", _redact(path), status)
             raise error_class(f"Rupt answered HTTP {status}", status=status)

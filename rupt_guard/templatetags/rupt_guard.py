@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import template
 
 from rupt_guard.conf import guard_settings
+from rupt_guard.gate.check import ERROR_FIELD_SUFFIX
 from rupt_guard.gate.sign_in import notice_for
 from rupt_guard.providers import get_provider
 
@@ -19,10 +20,16 @@ def rupt_guard_identify(context: template.Context, form: str = "") -> dict[str, 
     inline script works; allow the SDK's origin in ``script-src``.
     """
     provider = get_provider()
+    field = guard_settings.TOKEN_FIELD
     return {
-        "field_name": guard_settings.TOKEN_FIELD,
+        "field_name": field,
+        # The browser's reason when it has no token (diagnostic only, never decides).
+        "error_field_name": f"{field}{ERROR_FIELD_SUFFIX}",
         "sdk_url": provider.sdk_url(),
         "client_id": provider.client_id(),
+        # Options of the provider's identify() (Rupt: domain, tolerance) and the SDK's
+        # Subresource Integrity hash, each only when set.
+        "identify_options": provider.browser_options(),
         "timeout_ms": int(guard_settings.IDENTIFY_TIMEOUT_MS),
         "form_id": form,
         # Why the last post of this form was refused, when the form itself cannot say.

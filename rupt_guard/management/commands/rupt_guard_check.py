@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
 from rupt_guard.conf import ACTION_KEYS, SETTING_NAME, guard_settings
 from rupt_guard.providers import (
@@ -25,11 +26,16 @@ from rupt_guard.providers import (
     provider_class,
     provider_options,
 )
+from rupt_guard.trust.audit import missing_tokens
 
 CHECK_ACCOUNT = "rupt-guard-check"
 SECRET_REFUSED = (401, 403)
 # A secret shorter than this is not worth scrubbing from the output (it would mangle words).
 MIN_SCRUB_LENGTH = 8
+
+
+# Below this many sign-ins a day, a high share without a token says little.
+MIN_SIGN_INS_FOR_RATE = 10
 
 
 class Command(BaseCommand):
@@ -54,6 +60,7 @@ class Command(BaseCommand):
         self.show_configuration()
         if not self.run_system_checks(deploy):
             failures.append("system checks")
+        self.report_missing_tokens()
         if skip_live:
             self.status("SKIP", "live call: --skip-live given, the provider was not called")
         elif not self.live_call():
@@ -147,6 +154,32 @@ class Command(BaseCommand):
         if healthy:
             self.status("OK", "system checks: no errors (warnings above)")
         return healthy
+
+    # Recent sign-ins -----------------------------------------------------------------
+
+    def report_missing_tokens(self) -> None:
+        """Most recent sign-ins without a token means the browser side is broken, not
+        that most visitors are new: say so, with the browser's own reasons."""
+        try:
+            stats = missing_tokens(hours=24)
+        except DatabaseError:
+            self.status("SKIP", "recent sign-ins: the login-check table cannot be read")
+            return
+        if stats.total < MIN_SIGN_INS_FOR_RATE or stats.share <= 0.5:
+            self.status(
+                "OK",
+                f"recent sign-ins: {stats.without_token} of {stats.total} in 24 h came "
+                "without a token",
+            )
+            return
+        reasons = ", ".join(f"{label}: {count}" for label, count in stats.labelled())
+        self.status(
+            "WARN",
+            f"recent sign-ins: {stats.without_token} of {stats.total} in 24 h came without a "
+            f"token ({reasons}). Check that the login templates render "
+            "{% rupt_guard_identify %}, that CLIENT_ID is right, and that the "
+            "Content-Security-Policy allows the SDK (script-src) and its API (connect-src).",
+        )
 
     # Live call -----------------------------------------------------------------------
 

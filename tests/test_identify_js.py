@@ -1,13 +1,16 @@
 """identify.js in a real browser (headless Chromium driven by Playwright).
 
 The pages, the recording endpoint and the fake SDKs are in ``tests/browser_urls.py``. What
-is asserted is what the server observes: the fields of the POSTs it received (and, through
-``sessionStorage``, which the fake SDK writes to, how often ``Rupt.identify`` ran and
-with what argument).
+is asserted is what the server observes: the fields of the POSTs it received (the token and,
+when there is none, the browser's reason in the ``_error`` field), when it was asked for the
+SDK, and (through ``sessionStorage``, which the fake SDK writes to) how often
+``Rupt.identify`` ran and with what argument.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import shutil
@@ -35,6 +38,7 @@ pytestmark = [
 CLIENT_ID = "client-abc"
 TOKEN = f"tok.{CLIENT_ID}.1"  # what the fake SDK answers to the first identify() call
 FIELD = "rupt_identification"
+ERROR_FIELD = f"{FIELD}_error"  # the browser's reason when it has no token
 
 
 @pytest.fixture(scope="module")
@@ -75,14 +79,27 @@ class Site:
         self.url = live_server.url
         self._settings = settings
 
-    def configure(self, sdk: str = "fake-sdk.js", *, timeout_ms: int = 3000, url: str = "") -> None:
+    def configure(
+        self,
+        sdk: str = "fake-sdk.js",
+        *,
+        timeout_ms: int = 3000,
+        url: str = "",
+        client_id: str = CLIENT_ID,
+        domain: str = "",
+        tolerance: str = "",
+        integrity: str = "",
+    ) -> None:
         """Point ``{% rupt_guard_identify %}`` at a fake SDK (or at ``url``)."""
         self._settings.RUPT_GUARD = {
             **self._settings.RUPT_GUARD,
             "PROVIDER": "rupt",
-            "CLIENT_ID": CLIENT_ID,
+            "CLIENT_ID": client_id,
             "SDK_URL": url or f"{self.url}/sdk/{sdk}",
             "IDENTIFY_TIMEOUT_MS": timeout_ms,
+            "DOMAIN": domain,
+            "TOLERANCE": tolerance,
+            "SDK_INTEGRITY": integrity,
         }
 
     @property
@@ -92,6 +109,10 @@ class Site:
     @property
     def sdk_requests(self) -> list[str]:
         return list(browser_urls.SDK_REQUESTS)
+
+    @property
+    def sdk_requested_at(self) -> list[float]:
+        return list(browser_urls.SDK_REQUESTED_AT)
 
 
 @pytest.fixture
@@ -117,8 +138,8 @@ class Tab:
     def _log(self, message: ConsoleMessage) -> None:
         self.console.append(f"{message.type}: {message.text}")
 
-    def open(self, query: str = "") -> None:
-        self.page.goto(f"{self.site.url}/sign-in/{query}")
+    def open(self, query: str = "", wait_until: str = "load") -> None:
+        self.page.goto(f"{self.site.url}/sign-in/{query}", wait_until=wait_until)
 
     def wait_for_result(self) -> dict[str, list[str]]:
         """Wait for the result page of a real (navigating) submission; the fields it got."""
@@ -161,6 +182,11 @@ def tab(browser: Browser, site: Site) -> Iterator[Tab]:
     yield from _new_tab(browser, site)
 
 
+def sri(body: bytes) -> str:
+    """A Subresource Integrity value (sha384) of ``body``."""
+    return "sha384-" + base64.b64encode(hashlib.sha384(body).digest()).decode()
+
+
 def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -196,6 +222,7 @@ def test_click_submits_token_with_button_and_fields(tab: Tab, site: Site):
     post = only_submission(site)["post"]
     assert post == received
     assert post[FIELD] == [TOKEN]  # derived from the client_id identify() was given
+    assert post[ERROR_FIELD] == [""]
     assert post["action"] == ["sign-in-first"]  # the clicked button survives the re-submit
     assert post["username"] == ["alice"]
     assert post["which"] == ["first"]
@@ -233,6 +260,7 @@ def test_second_form_sends_its_own_fields_and_one_identify(tab: Tab, site: Site)
     post = submission["post"]
     assert submission["path"].endswith("?form=second")
     assert post[FIELD] == [TOKEN]
+    assert post[ERROR_FIELD] == [""]  # its own error field, once
     assert post["which"] == ["second"]
     assert post["email"] == ["carol@example.com"]
     assert post["action"] == ["sign-in-second"]
@@ -249,6 +277,7 @@ def test_form_joined_by_id_gets_the_token(tab: Tab, site: Site):
 
     post = only_submission(site)["post"]
     assert post[FIELD] == [TOKEN]
+    assert post[ERROR_FIELD] == [""]  # joined by id too
     assert post["nickname"] == ["dave"]
     assert post["action"] == ["sign-in-third"]
     assert tab.identify_calls() == [{"client_id": CLIENT_ID}]
@@ -272,7 +301,9 @@ def test_page_restored_by_back_identifies_again(tab: Tab, site: Site):
     time.sleep(0.3)
     tokens = [s["post"][FIELD] for s in site.submissions]
     assert tokens == [[TOKEN], [f"tok.{CLIENT_ID}.2"]]
+    assert [s["post"][ERROR_FIELD] for s in site.submissions] == [[""], [""]]
     assert len(tab.identify_calls()) == 2
+    assert site.sdk_requests == ["fake-sdk.js"]  # the restored page kept its SDK
 
 
 # --- one submission ----------------------------------------------------------------------
@@ -326,19 +357,30 @@ def test_sdk_never_answers_submits_empty_after_timeout(tab: Tab, site: Site):
     waited = submission["at"] - started
     assert 0.45 <= waited < 3.0, waited
     assert submission["post"][FIELD] == [""]
+    assert submission["post"][ERROR_FIELD] == ["timeout"]
     assert submission["post"]["action"] == ["sign-in-first"]
     assert submission["post"]["username"] == ["erin"]
     assert tab.identify_calls() == [{"client_id": CLIENT_ID}]  # it was asked, and gave up
 
 
-@pytest.mark.parametrize("failure", ["404", "closed-port", "no-Rupt-defined"])
-def test_unreachable_sdk_submits_empty_promptly(tab: Tab, site: Site, failure: str):
+@pytest.mark.parametrize(
+    ("failure", "reason", "requested"),
+    [
+        # A script that failed to load is tried again at submit (the network may be back).
+        ("404", "sdk_unavailable", ["missing.js", "missing.js"]),
+        ("closed-port", "sdk_unavailable", []),
+        # One that loaded without Rupt.identify is not.
+        ("no-Rupt-defined", "no_sdk", ["empty-sdk.js"]),
+    ],
+)
+def test_unreachable_sdk_submits_empty_promptly_with_reason(
+    tab: Tab, site: Site, failure: str, reason: str, requested: list[str]
+):
     # The time limit is long, so a prompt submission proves the failure was noticed.
-    requested = {"404": ["missing.js"], "no-Rupt-defined": ["empty-sdk.js"], "closed-port": []}
     if failure == "closed-port":
         site.configure(url=f"http://127.0.0.1:{closed_port()}/rupt.js", timeout_ms=20_000)
     else:
-        site.configure(requested[failure][0], timeout_ms=20_000)
+        site.configure(requested[0], timeout_ms=20_000)
     tab.open()
     started = time.monotonic()
     tab.page.click("#first-submit")
@@ -347,10 +389,173 @@ def test_unreachable_sdk_submits_empty_promptly(tab: Tab, site: Site, failure: s
     submission = only_submission(site)
     assert submission["at"] - started < 5.0
     assert submission["post"][FIELD] == [""]
+    assert submission["post"][ERROR_FIELD] == [reason]
     assert submission["post"]["action"] == ["sign-in-first"]
-    assert site.sdk_requests == requested[failure]
+    assert site.sdk_requests == requested
     assert tab.identify_calls() == []
     assert tab.csp_violations() == []  # the CSP allowed the SDK; it failed for its own reason
+
+
+def test_wrong_client_id_reports_identify_error(tab: Tab, site: Site):
+    # Rupt's SDK resolves with the API's 401 body rather than rejecting: the page must tell
+    # that apart from an ad blocker, or a wrong CLIENT_ID looks like one.
+    site.configure(client_id=browser_urls.WRONG_CLIENT_ID, timeout_ms=20_000)
+    tab.open()
+    started = time.monotonic()
+    tab.page.click("#first-submit")
+    tab.wait_for_result()
+
+    submission = only_submission(site)
+    assert submission["at"] - started < 5.0
+    assert submission["post"][FIELD] == [""]
+    assert submission["post"][ERROR_FIELD] == ["identify_error"]
+    assert submission["post"]["action"] == ["sign-in-first"]
+    assert tab.identify_calls() == [{"client_id": browser_urls.WRONG_CLIENT_ID}]
+
+
+def test_reason_reaches_a_form_joined_by_id(tab: Tab, site: Site):
+    site.configure(client_id=browser_urls.WRONG_CLIENT_ID)
+    tab.open()
+    tab.page.click("#third-submit")
+    tab.wait_for_result()
+
+    post = only_submission(site)["post"]
+    assert post[FIELD] == [""]
+    assert post[ERROR_FIELD] == ["identify_error"]
+    assert post["action"] == ["sign-in-third"]
+
+
+def test_identify_rejecting_reports_identify_failed(tab: Tab, site: Site):
+    # A network failure or a non-JSON answer: the only ways Rupt's identify() rejects.
+    site.configure("reject-sdk.js", timeout_ms=20_000)
+    tab.open()
+    started = time.monotonic()
+    tab.page.click("#first-submit")
+    tab.wait_for_result()
+
+    submission = only_submission(site)
+    assert submission["at"] - started < 5.0
+    assert submission["post"][FIELD] == [""]
+    assert submission["post"][ERROR_FIELD] == ["identify_failed"]
+    assert tab.identify_calls() == [{"client_id": CLIENT_ID}]
+
+
+def test_error_field_is_emptied_when_a_token_arrives(tab: Tab, site: Site):
+    # The page stays (fetch sign-in): the first identify() answers an error body, the
+    # retry a token. The retry must not carry the first attempt's reason.
+    site.configure("fake-sdk.js?errors=1")
+    tab.page.goto(f"{site.url}/ajax/")
+    tab.page.click("#ajax-submit")
+    tab.page.wait_for_selector("#result[data-count='1']", state="attached")
+    tab.page.click("#ajax-submit")
+    tab.page.wait_for_selector("#result[data-count='2']", state="attached")
+
+    posts = [s["post"] for s in site.submissions]
+    assert [p[FIELD] for p in posts] == [[""], [f"tok.{CLIENT_ID}.2"]]
+    assert [p[ERROR_FIELD] for p in posts] == [["identify_error"], [""]]
+
+
+# --- the SDK loads with the page -----------------------------------------------------------
+
+
+def test_sdk_loads_with_the_page_before_any_submit(tab: Tab, site: Site):
+    tab.open()
+    assert wait_until(lambda: site.sdk_requests == ["fake-sdk.js"]), site.sdk_requests
+    tab.page.wait_for_function("sessionStorage.getItem('sdkLoads') === '1'")
+    assert tab.identify_calls() == []  # loaded, not yet asked
+    clicked = time.monotonic()
+    tab.page.click("#first-submit")
+    tab.wait_for_result()
+
+    assert only_submission(site)["post"][FIELD] == [TOKEN]
+    assert site.sdk_requests == ["fake-sdk.js"]  # one script for three tags and a submit
+    assert site.sdk_requested_at[0] < clicked
+    assert tab.sdk_loads() == 1
+
+
+def test_slow_sdk_script_does_not_eat_the_identify_time_limit(tab: Tab, site: Site):
+    # The script takes longer to arrive than the time limit: loaded at submit, it would
+    # leave identify() no time at all. Loaded with the page, the limit is identify()'s.
+    site.configure("fake-sdk.js?serve_delay_ms=1500", timeout_ms=1000)
+    tab.open()
+    tab.page.wait_for_function("window.Rupt !== undefined", timeout=5000)
+    tab.page.click("#first-submit")
+    tab.wait_for_result()
+
+    post = only_submission(site)["post"]
+    assert post[FIELD] == [TOKEN]
+    assert post[ERROR_FIELD] == [""]
+    assert site.sdk_requests == ["fake-sdk.js"]
+
+
+def test_submit_before_the_sdk_arrived_awaits_the_same_load(tab: Tab, site: Site):
+    site.configure("fake-sdk.js?serve_delay_ms=800", timeout_ms=5000)
+    tab.open(wait_until="domcontentloaded")
+    tab.page.click("#first-submit")
+    tab.wait_for_result()
+
+    submission = only_submission(site)
+    assert submission["post"][FIELD] == [TOKEN]
+    assert site.sdk_requests == ["fake-sdk.js"]  # the submit did not load it again
+    assert submission["at"] - site.sdk_requested_at[0] >= 0.8
+    assert tab.sdk_loads() == 1
+
+
+# --- identify()'s options and the script's integrity ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("domain", "tolerance", "expected"),
+    [
+        ("rupt.example.com", "", {"domain": "rupt.example.com"}),
+        ("", "strict", {"tolerance": "strict"}),
+        ("rupt.example.com", "lenient", {"domain": "rupt.example.com", "tolerance": "lenient"}),
+    ],
+)
+def test_domain_and_tolerance_are_passed_only_when_set(
+    tab: Tab, site: Site, domain: str, tolerance: str, expected: dict
+):
+    # Unset, identify() gets {client_id} alone (test_click_submits_token_with_button_and_fields).
+    site.configure(domain=domain, tolerance=tolerance)
+    tab.open()
+    tab.page.click("#first-submit")
+    tab.wait_for_result()
+
+    assert only_submission(site)["post"][FIELD] == [TOKEN]
+    assert tab.identify_calls() == [{"client_id": CLIENT_ID, **expected}]
+
+
+def test_sdk_integrity_pins_the_script(tab: Tab, site: Site):
+    # On another origin (as a CDN is), so the script loads only if it was fetched with CORS
+    # (crossorigin="anonymous") and its bytes match the hash.
+    other_origin = site.url.replace("localhost", "127.0.0.1")
+    integrity = sri(browser_urls.sdk_body("fake-sdk.js"))
+    site.configure(url=f"{other_origin}/sdk/fake-sdk.js", integrity=integrity)
+    tab.open()
+    script = tab.page.wait_for_selector('script[src$="/sdk/fake-sdk.js"]', state="attached")
+    assert script.get_attribute("integrity") == integrity
+    assert script.get_attribute("crossorigin") == "anonymous"
+    tab.page.click("#first-submit")
+    tab.wait_for_result()
+
+    post = only_submission(site)["post"]
+    assert post[FIELD] == [TOKEN]
+    assert post[ERROR_FIELD] == [""]
+    assert tab.csp_violations() == [], tab.console
+
+
+def test_sdk_failing_its_integrity_reports_sdk_unavailable(tab: Tab, site: Site):
+    # The site pinned a version; the CDN now serves other bytes. The browser refuses them.
+    site.configure(integrity=sri(browser_urls.sdk_body("fake-sdk.js", delay_ms=51)))
+    tab.open()
+    tab.page.click("#first-submit")
+    tab.wait_for_result()
+
+    post = only_submission(site)["post"]
+    assert post[FIELD] == [""]
+    assert post[ERROR_FIELD] == ["sdk_unavailable"]
+    assert tab.sdk_loads() == 0  # the script never ran
+    assert tab.identify_calls() == []
 
 
 def test_javascript_disabled_submits_natively_with_empty_field(browser: Browser, site: Site):
@@ -362,6 +567,7 @@ def test_javascript_disabled_submits_natively_with_empty_field(browser: Browser,
 
         post = only_submission(site)["post"]
         assert post[FIELD] == [""]
+        assert post[ERROR_FIELD] == [""]  # no script, no reason: the server sees no token
         assert post["action"] == ["sign-in-first"]
         assert post["username"] == ["frank"]
         assert site.sdk_requests == []
@@ -395,7 +601,9 @@ def test_sdk_blocked_by_csp_is_reported_and_form_still_submits(tab: Tab, site: S
     tab.page.click("#first-submit")
     tab.wait_for_result()
 
-    assert only_submission(site)["post"][FIELD] == [""]
+    post = only_submission(site)["post"]
+    assert post[FIELD] == [""]
+    assert post[ERROR_FIELD] == ["sdk_unavailable"]
     assert site.sdk_requests == []  # blocked before any request
     assert any("fake-sdk.js" in line for line in tab.csp_violations()), tab.console
 

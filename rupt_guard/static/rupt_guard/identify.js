@@ -1,11 +1,24 @@
 /*
  * rupt_guard: fill the hidden identification field of a login form before it submits.
  *
- * On submit it loads the identification SDK (Rupt's, or the local provider's stand-in),
- * awaits identify({client_id}) for at most data-timeout-ms, puts the opaque token in the
- * field and submits the form again. If the SDK fails or is slow the form still submits with
- * an empty field, and the server's missing-token rule decides. No inline script and no
- * dependencies: configuration comes from the field's data attributes (strict CSP works).
+ * As soon as the page has loaded it starts loading the identification SDK (Rupt's, or the
+ * local provider's stand-in) for every field of ours, so that on submit data-timeout-ms is
+ * spent on identify() alone. On submit it awaits identify({client_id, domain?, tolerance?})
+ * for at most data-timeout-ms, puts the opaque token in the field and submits the form again.
+ *
+ * If no token can be had the form still submits with an empty field (the server's
+ * missing-token rule decides) and a short reason in the second hidden field
+ * (data-rupt-guard-error, named after the token field + "_error"), one of:
+ *   sdk_unavailable  the SDK script did not load (ad blocker, CSP, network, integrity)
+ *   no_sdk           the script loaded but defines no Rupt.identify
+ *   identify_error   identify() answered without an identification (Rupt's SDK resolves with
+ *                    the error body of a 401/403/428: a wrong client id, a lapsed plan)
+ *   identify_failed  identify() failed (network failure, a non-JSON answer)
+ *   timeout          no answer within data-timeout-ms
+ * The reason is diagnostic only: it never changes the server's decision.
+ *
+ * No inline script and no dependencies: configuration comes from the field's data
+ * attributes (strict CSP works).
  */
 (function () {
   "use strict";
@@ -16,25 +29,45 @@
 
   var sdkLoads = {};
 
-  function loadSdk(url) {
-    if (window.Rupt && typeof window.Rupt.identify === "function") {
-      return Promise.resolve(window.Rupt);
+  function failure(reason, message) {
+    var error = new Error(message);
+    error.reason = reason;
+    return error;
+  }
+
+  function loaded() {
+    return window.Rupt && typeof window.Rupt.identify === "function" ? window.Rupt : null;
+  }
+
+  // The SDK script for `url`, loaded once per page. A script that failed to load is
+  // forgotten, so a later submit tries again; one that loaded without Rupt.identify is not.
+  function loadSdk(url, integrity) {
+    if (loaded()) {
+      return Promise.resolve(loaded());
+    }
+    if (!url) {
+      return Promise.reject(failure("no_sdk", "no SDK address"));
     }
     if (!sdkLoads[url]) {
       sdkLoads[url] = new Promise(function (resolve, reject) {
         var script = document.createElement("script");
+        if (integrity) {
+          // Subresource Integrity needs a CORS fetch; the SDK is fetched without credentials.
+          script.integrity = integrity;
+          script.crossOrigin = "anonymous";
+        }
         script.src = url;
         script.async = true;
         script.onload = function () {
-          if (window.Rupt && typeof window.Rupt.identify === "function") {
-            resolve(window.Rupt);
+          if (loaded()) {
+            resolve(loaded());
           } else {
-            reject(new Error("the SDK did not define Rupt.identify"));
+            reject(failure("no_sdk", "the SDK did not define Rupt.identify"));
           }
         };
         script.onerror = function () {
           delete sdkLoads[url]; // a later submit may try again
-          reject(new Error("the SDK could not be loaded"));
+          reject(failure("sdk_unavailable", "the SDK could not be loaded"));
         };
         document.head.appendChild(script);
       });
@@ -42,10 +75,27 @@
     return sdkLoads[url];
   }
 
+  function fieldSdk(field) {
+    return loadSdk(
+      field.getAttribute("data-sdk-url"),
+      field.getAttribute("data-sdk-integrity") || ""
+    );
+  }
+
+  // Start loading the SDK of every field on the page; a submit awaits the same load.
+  function preload() {
+    var fields = document.querySelectorAll("[data-rupt-guard-field]");
+    for (var i = 0; i < fields.length; i++) {
+      fieldSdk(fields[i]).catch(function () {
+        // Reported when a form submits (its own load attempt says why).
+      });
+    }
+  }
+
   function withTimeout(promise, ms) {
     return new Promise(function (resolve, reject) {
       var timer = setTimeout(function () {
-        reject(new Error("identify() timed out"));
+        reject(failure("timeout", "identify() timed out"));
       }, ms);
       promise.then(
         function (value) { clearTimeout(timer); resolve(value); },
@@ -54,28 +104,82 @@
     });
   }
 
-  function identify(field) {
-    var timeout = parseInt(field.getAttribute("data-timeout-ms"), 10) || 3000;
-    var clientId = field.getAttribute("data-client-id") || "";
-    var work = loadSdk(field.getAttribute("data-sdk-url")).then(function (sdk) {
-      return sdk.identify({ client_id: clientId });
-    });
-    return withTimeout(work, timeout).then(
-      function (result) {
-        return result && typeof result.identification === "string" ? result.identification : "";
-      },
-      function () { return ""; }
-    );
+  function identifyOptions(field) {
+    var options = { client_id: field.getAttribute("data-client-id") || "" };
+    var domain = field.getAttribute("data-domain");
+    var tolerance = field.getAttribute("data-tolerance");
+    if (domain) {
+      options.domain = domain;
+    }
+    if (tolerance) {
+      options.tolerance = tolerance;
+    }
+    return options;
   }
 
-  function tokenField(form) {
+  // Resolves (never rejects) with {token, error}: the token, or "" and the reason why not.
+  function identify(field) {
+    var timeout = parseInt(field.getAttribute("data-timeout-ms"), 10) || 3000;
+    var options = identifyOptions(field);
+    var work = fieldSdk(field).then(function (sdk) {
+      var answer;
+      try {
+        answer = sdk.identify(options);
+      } catch (error) {
+        throw failure("identify_failed", String(error));
+      }
+      return Promise.resolve(answer).then(
+        function (result) {
+          var token = result && result.identification;
+          if (typeof token === "string" && token) {
+            return { token: token, error: "" };
+          }
+          // Rupt's SDK resolves with the error body of an HTTP error (no status check).
+          return { token: "", error: "identify_error" };
+        },
+        function () {
+          return { token: "", error: "identify_failed" };
+        }
+      );
+    });
+    return withTimeout(work, timeout).then(null, function (error) {
+      return { token: "", error: (error && error.reason) || "identify_failed" };
+    });
+  }
+
+  function formFields(form) {
+    var found = { token: null, error: null };
     var elements = form.elements;
     for (var i = 0; i < elements.length; i++) {
-      if (elements[i].hasAttribute && elements[i].hasAttribute("data-rupt-guard-field")) {
-        return elements[i];
+      var element = elements[i];
+      if (!element.hasAttribute) {
+        continue;
+      }
+      if (!found.token && element.hasAttribute("data-rupt-guard-field")) {
+        found.token = element;
       }
     }
-    return null;
+    if (found.token) {
+      var errorName = found.token.name + "_error";
+      for (var j = 0; j < elements.length; j++) {
+        if (
+          elements[j].hasAttribute &&
+          elements[j].hasAttribute("data-rupt-guard-error") &&
+          elements[j].name === errorName
+        ) {
+          found.error = elements[j];
+          break;
+        }
+      }
+    }
+    return found;
+  }
+
+  function fill(fields, token, error) {
+    fields.token.value = token;
+    if (fields.error) {
+      fields.error.value = error;
+    }
   }
 
   function resubmit(form, submitter) {
@@ -96,8 +200,8 @@
 
   document.addEventListener("submit", function (event) {
     var form = event.target;
-    var field = form && form.elements ? tokenField(form) : null;
-    if (!field) {
+    var fields = form && form.elements ? formFields(form) : null;
+    if (!fields || !fields.token) {
       return; // not a login form of ours
     }
     if (form.getAttribute("data-rupt-guard-state") === "ready") {
@@ -113,10 +217,16 @@
     }
     form.setAttribute("data-rupt-guard-state", "busy");
     var submitter = event.submitter || null;
-    identify(field).then(function (token) {
-      field.value = token;
-      form.setAttribute("data-rupt-guard-state", "ready");
-      resubmit(form, submitter);
+    identify(fields.token).then(function (outcome) {
+      // In a task of its own: an outcome known at once (an SDK that already failed to load)
+      // arrives in a microtask, while this submit event is still being dispatched, and the
+      // browser ignores requestSubmit() on a form that is firing its submit event. The form
+      // stays "busy" until then, so a click in between is still ignored.
+      setTimeout(function () {
+        fill(fields, outcome.token, outcome.error);
+        form.setAttribute("data-rupt-guard-state", "ready");
+        resubmit(form, submitter);
+      }, 0);
     });
   }, true);
 
@@ -128,12 +238,19 @@
     var forms = document.querySelectorAll("form[data-rupt-guard-state]");
     for (var i = 0; i < forms.length; i++) {
       forms[i].removeAttribute("data-rupt-guard-state");
-      var field = tokenField(forms[i]);
-      if (field) {
-        field.value = "";
-      }
+    }
+    var fields = document.querySelectorAll("[data-rupt-guard-field], [data-rupt-guard-error]");
+    for (var j = 0; j < fields.length; j++) {
+      fields[j].value = "";
     }
   });
+
+  // The tag's script is deferred, so the fields exist by now; a script run earlier than
+  // that (not deferred, or placed before its field) also preloads once the page is parsed.
+  preload();
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", preload);
+  }
 
   window.ruptGuardIdentify = identify;
 })();

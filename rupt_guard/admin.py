@@ -15,12 +15,13 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
-from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import path, reverse
 from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
@@ -28,6 +29,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
 from rupt_guard.models import Device, LoginCheck
+from rupt_guard.providers import breaker
 from rupt_guard.trust import devices
 from rupt_guard.trust.audit import missing_tokens
 
@@ -394,10 +396,41 @@ class LoginCheckAdmin(admin.ModelAdmin):
     change_list_template = "rupt_guard/admin/logincheck_change_list.html"
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> Any:
-        # How often the login form came without a token in the last day, and why: the
-        # first thing to look at when every sign-in is challenged.
-        context = {"missing_tokens": missing_tokens(hours=24), **(extra_context or {})}
+        # How often the login form came without a token in the last day, and why, and
+        # whether the provider is being called at all: the first things to look at when
+        # every sign-in is challenged.
+        context = {
+            "missing_tokens": missing_tokens(hours=24),
+            "breaker": breaker.status(),
+            "can_force_breaker": self.can_force_breaker(request),
+            **(extra_context or {}),
+        }
         return super().changelist_view(request, extra_context=context)
+
+    def get_urls(self) -> list:
+        urls = [
+            path(
+                "breaker/",
+                self.admin_site.admin_view(self.force_breaker_view),
+                name="rupt_guard_breaker",
+            )
+        ]
+        return urls + super().get_urls()
+
+    @staticmethod
+    def can_force_breaker(request: HttpRequest) -> bool:
+        return request.user.has_perm("rupt_guard.change_device")
+
+    def force_breaker_view(self, request: HttpRequest) -> HttpResponse:
+        """Force the circuit breaker open or closed, or let it decide again (POST)."""
+        if request.method != "POST" or not self.can_force_breaker(request):
+            raise PermissionDenied
+        choice = request.POST.get("state")
+        if choice not in ("open", "closed", "auto"):
+            raise PermissionDenied
+        breaker.force(None if choice == "auto" else choice)
+        self.message_user(request, _("Circuit breaker: %(state)s.") % {"state": choice})
+        return HttpResponseRedirect(reverse("admin:rupt_guard_logincheck_changelist"))
 
     def get_search_fields(self, request: HttpRequest) -> list[str]:
         # Only shows the search box; get_search_results() does the (indexed) lookup.

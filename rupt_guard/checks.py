@@ -12,7 +12,7 @@ from typing import Any
 from django.apps import apps
 from django.conf import settings
 from django.contrib.auth.backends import ModelBackend, RemoteUserBackend
-from django.core.checks import Error, Tags, Warning, register
+from django.core.checks import Error, Info, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
@@ -20,6 +20,7 @@ from rupt_guard.cache import PER_PROCESS_BACKENDS
 from rupt_guard.conf import DEFAULTS, default_account_id, guard_settings
 from rupt_guard.csp import csp_sources
 from rupt_guard.providers import provider_class, provider_options
+from rupt_guard.providers.webhooks import secret_keys
 
 
 @register(Tags.security)
@@ -312,3 +313,21 @@ def _csp_allows(sources: list[str] | None, needed: str) -> bool:
         or (source.startswith("*.") and host.endswith(source[1:]))
         for source in sources
     )
+
+
+@register(Tags.security)
+def check_webhooks(app_configs: Any = None, **kwargs: Any) -> list:
+    try:
+        keys = secret_keys(guard_settings.WEBHOOK_SECRET)
+    except ImproperlyConfigured as exc:
+        return [Error(str(exc), id="rupt_guard.E013")]
+    if keys:
+        return []
+    return [
+        Info(
+            "RUPT_GUARD['WEBHOOK_SECRET'] is not set: the webhook endpoint refuses every call, "
+            "so a device Rupt detaches stays trusted here until it is revoked by hand.",
+            hint="Set it to the signing secret Rupt shows for the endpoint rupt_guard:webhook.",
+            id="rupt_guard.I001",
+        )
+    ]

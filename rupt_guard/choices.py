@@ -54,6 +54,7 @@ class ErrorReason(models.TextChoices):
     CONNECTION = "connection", _("Connection failed")
     HTTP_STATUS = "http_status", _("HTTP error status")
     CONFIGURATION = "configuration", _("Credentials or plan refused")
+    BREAKER_OPEN = "breaker_open", _("Not called: circuit breaker open")
     BAD_RESPONSE = "bad_response", _("Malformed response")
     BAD_TOKEN = "bad_token", _("Malformed token")
     TOKEN_REJECTED = "token_rejected", _("Token unknown or expired")

@@ -94,6 +94,13 @@ DEFAULTS: dict[str, Any] = {
     # Sign-ins that reach the provider (the password was right), per account and per
     # client address: "N/period" with period s, m, h or d (e.g. "20/h", "10/15m"), or None.
     "SIGN_IN_RATES": {"account": "20/h", "address": "100/h"},
+    # The circuit breaker: after this many provider outages within BREAKER_WINDOW seconds,
+    # no call for BREAKER_COOLDOWN seconds (ON_PROVIDER_ERROR applies at once).
+    "BREAKER_FAILURES": 5,
+    "BREAKER_WINDOW": 30,
+    "BREAKER_COOLDOWN": 30,
+    # Rupt's webhook signing secret ("whsec_..."), or a list of them while rotating.
+    "WEBHOOK_SECRET": None,
     # Wrong codes per account, across every factor and both the HTML and API challenge.
     "WRONG_CODE_RATE": "10/15m",
     # Risky settings the site has weighed and accepts, by key (e.g. ["ON_MISSING_TOKEN"]):
@@ -113,6 +120,7 @@ PROVIDER_OPTION_KEYS = frozenset(
         "API_BASE_URL",
         "SDK_URL",
         "TIMEOUT",
+        "CONNECT_TIMEOUT",
         "DOMAIN",
         "TOLERANCE",
         "SDK_INTEGRITY",
@@ -150,6 +158,9 @@ ACTION_KEYS = (
 
 POSITIVE_INTEGER_KEYS = {
     "CHALLENGE_TIMEOUT",
+    "BREAKER_FAILURES",
+    "BREAKER_WINDOW",
+    "BREAKER_COOLDOWN",
     "NOT_ME_LINK_MAX_AGE",
     "FAILED_CODES_BEFORE_NOTICE",
     "LOGIN_CHECK_RETENTION_DAYS",

@@ -4,6 +4,7 @@ from django.apps import apps
 from django.urls import include, path
 
 from rupt_guard import views
+from rupt_guard.views.webhooks import webhook
 
 app_name = "rupt_guard"
 
@@ -15,6 +16,7 @@ urlpatterns = [
     path("devices/<int:pk>/revoke/", views.DeviceRevokeView.as_view(), name="device_revoke"),
     path("not-me/<str:token>/", views.NotMeView.as_view(), name="not_me"),
     path("confirm/", views.StepUpView.as_view(), name="step_up"),
+    path("webhook/", webhook, name="webhook"),
 ]
 
 if apps.is_installed("rupt_guard.local"):

@@ -38,6 +38,7 @@ def rupt_server(_fake_rupt: FakeRupt, settings) -> Iterator[FakeRupt]:
         "API_SECRET": SECRET,
         "API_BASE_URL": fake.url,
         "TIMEOUT": 1.0,
+        "WEBHOOK_SECRET": WEBHOOK_SECRET,
     }
     yield fake
     reset_provider()
@@ -67,6 +68,8 @@ def pytest_collection_modifyitems(config, items):
 
 
 PASSWORD = "correct horse battery staple"
+# A Standard Webhooks secret, as Rupt shows one: "whsec_" and base64.
+WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
 @pytest.fixture

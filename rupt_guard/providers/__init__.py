@@ -31,6 +31,7 @@ from rupt_guard.providers.base import (
     ProviderError,
     ProviderHTTPError,
     ProviderTimeout,
+    ProviderUnavailable,
     TokenRejected,
     validate_token,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "ProviderError",
     "ProviderHTTPError",
     "ProviderTimeout",
+    "ProviderUnavailable",
     "TokenRejected",
     "get_provider",
     "provider_class",

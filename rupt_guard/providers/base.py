@@ -67,6 +67,12 @@ class ProviderConfigurationError(ProviderError):
     reason = ErrorReason.CONFIGURATION
 
 
+class ProviderUnavailable(ProviderError):
+    """Not called: the circuit breaker is open after recent outages."""
+
+    reason = ErrorReason.BREAKER_OPEN
+
+
 class ProviderBadResponse(ProviderError):
     reason = ErrorReason.BAD_RESPONSE
 

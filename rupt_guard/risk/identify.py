@@ -19,7 +19,9 @@ from rupt_guard.providers import (
     Identification,
     ProviderBadResponse,
     ProviderError,
+    ProviderUnavailable,
     TokenRejected,
+    breaker,
     get_provider,
     validate_token,
 )
@@ -41,8 +43,13 @@ def identify(token: str, account: str) -> ProviderAnswer:
     started = time.perf_counter()
     identification: Identification | None = None
     error: ProviderError | None = None
+    permit = None
     try:
         valid_token = validate_token(token)
+        permit = breaker.permit()
+        if not permit.allowed:
+            # The token is not claimed: it was never sent, and its owner may retry.
+            raise ProviderUnavailable("circuit breaker open: the provider was not called")
         if not claim_token(valid_token):
             raise TokenRejected("identification already used at this site")
         identification = get_provider().complete(valid_token, account)
@@ -52,6 +59,8 @@ def identify(token: str, account: str) -> ProviderAnswer:
         # A provider bug must not become a 500 on the login page; the policy decides.
         logger.exception("The identification provider raised an unexpected error")
         error = ProviderBadResponse(f"unexpected provider error ({type(exc).__name__})")
+    if permit is not None and permit.allowed:
+        breaker.record(permit, outage=error is not None and error.is_outage)
     elapsed_ms = round((time.perf_counter() - started) * 1000)
     return ProviderAnswer(identification, error, elapsed_ms)
 

@@ -45,14 +45,16 @@ def revoke(
     by: Any = None,
     request: HttpRequest | None = None,
     end_its_sessions: bool = True,
+    tell_provider: bool = True,
 ) -> None:
     """Forget the device's verification: its next sign-in is challenged; its sessions end."""
     with transaction.atomic(using=router.db_for_write(Device)):
         # Its row lock makes a sign-in in flight wait, then see the withdrawal (lifecycle).
-        record_verification(device, at=None, sync_pending=True)
+        record_verification(device, at=None, sync_pending=tell_provider)
         if end_its_sessions:
             end_sessions(device)
-        schedule_sync(device.pk)
+        if tell_provider:
+            schedule_sync(device.pk)
     signals.device_revoked.send(
         sender=Device, user=device.user, device=device, by=by, request=request
     )
@@ -96,4 +98,13 @@ def forget_verifications(user: Any) -> int:
     devices = list(Device.objects.filter(user=user, verified_at__isnull=False))
     for device in devices:
         revoke(device, end_its_sessions=False)
+    return len(devices)
+
+
+def detach(external_id: str) -> int:
+    """The provider detached a device (its ``device.detached`` webhook): revoke it for every
+    account that has it and end its sessions. Nothing is pushed back to the provider."""
+    devices = list(Device.objects.filter(external_id=external_id).select_related("user"))
+    for device in devices:
+        revoke(device, tell_provider=False)
     return len(devices)

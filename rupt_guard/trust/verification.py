@@ -18,7 +18,7 @@ from django.utils import timezone
 from rupt_guard.choices import VerificationMethod
 from rupt_guard.conf import guard_settings
 from rupt_guard.models import Device
-from rupt_guard.providers import ProviderError, get_provider
+from rupt_guard.providers import ProviderError, breaker, get_provider
 
 logger = logging.getLogger(__name__)
 
@@ -155,9 +155,14 @@ def sync_metadata(device_pk: int) -> bool:
     ]
     ours = [format_entry(accounts[row.pk], row.verified_at) for row in rows if row.verified_at]
     entries = [*foreign, *ours]
+    permit = breaker.permit()
+    if not permit.allowed:
+        logger.info("Device %s: metadata push deferred, the circuit breaker is open.", device.pk)
+        return False  # still pending: rupt_guard_sync retries
     try:
         get_provider().update_metadata(device.external_id, {field: entries})
     except (ProviderError, ValueError) as exc:
+        breaker.record(permit, outage=isinstance(exc, ProviderError) and exc.is_outage)
         logger.warning(
             "Could not record the verification state of device %s at the provider (%s); "
             "rupt_guard_sync will retry.",
@@ -165,6 +170,7 @@ def sync_metadata(device_pk: int) -> bool:
             getattr(exc, "reason", type(exc).__name__),
         )
         return False
+    breaker.record(permit, outage=False)
     # The push carried every row's current state, so none of them is pending any more.
     for row in rows:
         metadata = dict(row.metadata or {})

@@ -23,6 +23,7 @@ from rupt_guard.providers import (
     ALIASES,
     ProviderError,
     TokenRejected,
+    breaker,
     provider_class,
     provider_options,
 )
@@ -61,6 +62,7 @@ class Command(BaseCommand):
         if not self.run_system_checks(deploy):
             failures.append("system checks")
         self.report_missing_tokens()
+        self.report_breaker()
         if skip_live:
             self.status("SKIP", "live call: --skip-live given, the provider was not called")
         elif not self.live_call():
@@ -154,6 +156,18 @@ class Command(BaseCommand):
         if healthy:
             self.status("OK", "system checks: no errors (warnings above)")
         return healthy
+
+    # Circuit breaker -----------------------------------------------------------------
+
+    def report_breaker(self) -> None:
+        try:
+            status = breaker.status()
+        except Exception as exc:  # invalid settings (see the system checks) or cache down
+            self.status("SKIP", f"circuit breaker: cannot be read ({type(exc).__name__})")
+            return
+        text = "circuit breaker: " + "; ".join(status.describe())
+        calling = status.state in (breaker.State.CLOSED, breaker.State.FORCED_CLOSED)
+        self.status("OK" if calling else "WARN", text)
 
     # Recent sign-ins -----------------------------------------------------------------
 

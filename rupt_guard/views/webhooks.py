@@ -1,0 +1,76 @@
+"""The endpoint Rupt posts its webhooks to (``rupt_guard:webhook``).
+
+Nothing is read before the signature is checked; a replayed message id is refused on the
+shared cache; the answer comes at once and the work runs after the transaction commits,
+well within the 15 seconds Rupt waits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Any
+
+from django.db import transaction
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from rupt_guard.cache import shared_cache
+from rupt_guard.conf import guard_settings
+from rupt_guard.providers.webhooks import (
+    MAX_BODY_BYTES,
+    TOLERANCE_SECONDS,
+    BadPayload,
+    BadSignature,
+    secret_keys,
+    verify,
+)
+from rupt_guard.trust.devices import detach
+
+logger = logging.getLogger(__name__)
+
+REPLAY_PREFIX = "rupt_guard:webhook"
+
+
+@csrf_exempt  # signed by Rupt, not by a browser session
+@require_POST
+def webhook(request: HttpRequest) -> JsonResponse:
+    keys = secret_keys(guard_settings.WEBHOOK_SECRET)
+    if not keys:
+        return _answer(401, "webhooks are not configured here (RUPT_GUARD['WEBHOOK_SECRET'])")
+    if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_BODY_BYTES:
+        return _answer(413, "too large")
+    body = request.body
+    try:
+        msg_id, payload = verify(body, request.headers, keys)
+    except BadSignature as exc:
+        logger.warning("Refused a webhook: %s.", exc)
+        return _answer(401, "bad or missing signature")
+    except BadPayload:
+        return _answer(400, "the body is not a JSON object")
+    replay_key = f"{REPLAY_PREFIX}:{hashlib.sha256(msg_id.encode()).hexdigest()}"
+    # Twice the tolerance: past it, the timestamp check refuses the message anyway.
+    if not shared_cache().add(replay_key, 1, timeout=2 * TOLERANCE_SECONDS):
+        return _answer(409, "this message id was seen already")
+    event = payload.get("type") or payload.get("event")
+    if event == "device.detached":
+        device_id = _device_id(payload)
+        if device_id is None:
+            return _answer(400, "device.detached names no device")
+        transaction.on_commit(lambda: detach(device_id))
+        return _answer(200, "accepted")
+    logger.info("Ignored a Rupt webhook of type %r.", event)
+    return _answer(200, "ignored")
+
+
+def _device_id(payload: dict[str, Any]) -> str | None:
+    """Rupt's legacy payload is ``{"device": {"_id": ...}}``; also read a ``data`` envelope."""
+    data = payload.get("data") if isinstance(payload.get("data"), dict) else payload
+    device = data.get("device")
+    value = device.get("_id") or device.get("id") if isinstance(device, dict) else device
+    return value if isinstance(value, str) and 0 < len(value) <= 128 else None
+
+
+def _answer(status: int, detail: str) -> JsonResponse:
+    return JsonResponse({"detail": detail}, status=status)

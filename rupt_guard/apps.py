@@ -14,15 +14,24 @@ class RuptGuardConfig(AppConfig):
         from django.contrib.auth import get_user_model
         from django.contrib.auth.signals import user_logged_in, user_logged_out
         from django.db.models.signals import post_save
+        from django_otp.forms import otp_verification_failed
 
         from rupt_guard import checks  # noqa: F401  (registers the system checks)
-        from rupt_guard.gate.receivers import on_user_logged_in, on_user_logged_out, on_user_saved
+        from rupt_guard.gate.receivers import (
+            on_otp_verification_failed,
+            on_user_logged_in,
+            on_user_logged_out,
+            on_user_saved,
+        )
         from rupt_guard.providers import logs
 
         user_logged_in.connect(on_user_logged_in, dispatch_uid="rupt_guard_user_logged_in")
         user_logged_out.connect(on_user_logged_out, dispatch_uid="rupt_guard_user_logged_out")
         post_save.connect(
             on_user_saved, sender=get_user_model(), dispatch_uid="rupt_guard_user_saved"
+        )
+        otp_verification_failed.connect(
+            on_otp_verification_failed, dispatch_uid="rupt_guard_otp_verification_failed"
         )
         logs.install()
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.apps import apps
 from django.conf import settings
-from django.contrib.auth.backends import ModelBackend, RemoteUserBackend
+from django.contrib.auth.backends import RemoteUserBackend
 from django.core.checks import Error, Info, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
@@ -103,8 +103,7 @@ def _other_password_backends(backends: list[str]) -> list:
             continue  # Django's own checks report an unimportable backend
         if not isinstance(backend, type) or issubclass(backend, RemoteUserBackend):
             continue
-        takes_password = "password" in inspect.signature(backend.authenticate).parameters
-        if issubclass(backend, ModelBackend) or takes_password:
+        if _takes_password(backend):
             messages.append(
                 Error(
                     f"{path} checks passwords beside {BACKEND_PATH}: a password alone "
@@ -115,6 +114,13 @@ def _other_password_backends(backends: list[str]) -> list:
                 )
             )
     return messages
+
+
+def _takes_password(backend: type) -> bool:
+    """Judged by its own ``authenticate()``: a password parameter, or ``**kwargs`` that may
+    carry one. A magic-link backend (``authenticate(request, sesame)``) is not one."""
+    parameters = inspect.signature(backend.authenticate).parameters.values()
+    return any(p.name == "password" or p.kind is p.VAR_KEYWORD for p in parameters)
 
 
 @register(Tags.security)
@@ -225,7 +231,10 @@ def check_limits_and_delivery(app_configs: Any = None, **kwargs: Any) -> list:
                 id="rupt_guard.W011",
             )
         )
-    if not settings.DEBUG and not site_url and not apps.is_installed("django.contrib.sites"):
+    # The Sites framework names this site only with a SITE_ID (without one it needs a
+    # request, whose Host header must never make a link).
+    sites_name_it = apps.is_installed("django.contrib.sites") and getattr(settings, "SITE_ID", None)
+    if not settings.DEBUG and not site_url and not sites_name_it:
         messages.append(
             Warning(
                 "Neither RUPT_GUARD['SITE_URL'] nor the Sites framework names this site: the "

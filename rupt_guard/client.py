@@ -32,6 +32,15 @@ def clean_ip(value: Any) -> str | None:
         return None
 
 
+def limit_key(address: str) -> str:
+    """What a per-address limit counts by: the address, or for IPv6 its /64 (one host
+    usually holds a whole /64, and could take a fresh address for every attempt)."""
+    ip = ipaddress.ip_address(address)
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return address
+
+
 def remote_addr(request: Any) -> str | None:
     """The default: the peer of the connection, which no header can change."""
     return request.META.get("REMOTE_ADDR")

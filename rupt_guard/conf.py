@@ -219,6 +219,16 @@ def _validate(key: str, value: Any) -> Any:
                 f"{SETTING_NAME}['SIGN_IN_RATES'] must be a dict with 'account' and 'address'."
             )
         value = {scope: Rate.parse(value.get(scope), key) for scope in ("account", "address")}
+    if key == "API_THROTTLE_RATES":
+        if not isinstance(value, dict):
+            raise ImproperlyConfigured(f"{SETTING_NAME}['API_THROTTLE_RATES'] must be a dict.")
+        for scope, rate in value.items():
+            # Django REST framework reads these itself: "N/s", "N/m", "N/h" or "N/d".
+            if rate is not None and not DRF_RATE.match(str(rate)):
+                raise ImproperlyConfigured(
+                    f"{SETTING_NAME}['API_THROTTLE_RATES'][{scope!r}] = {rate!r}; Django REST "
+                    "framework takes rates like '10/min' or '100/hour' (no '15m')."
+                )
     if key == "SITE_URL" and value is not None:
         parts = urlsplit(str(value))
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
@@ -235,6 +245,7 @@ def _validate(key: str, value: Any) -> Any:
 
 RATE = re.compile(r"\A(\d+)/(\d*)([smhd])\Z")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+DRF_RATE = re.compile(r"\A\d+/(?:s|sec|second|m|min|minute|h|hour|d|day)\Z")
 
 
 @dataclass(frozen=True)
@@ -255,6 +266,10 @@ class Rate:
                 f"{SETTING_NAME}[{setting!r}] has {value!r}; a rate looks like '10/15m' or '20/h'."
             )
         count, span, unit = match.groups()
+        if span and int(span) < 1:
+            raise ImproperlyConfigured(
+                f"{SETTING_NAME}[{setting!r}] has {value!r}: a period of zero seconds."
+            )
         return cls(int(count), int(span or 1) * UNIT_SECONDS[unit])
 
 

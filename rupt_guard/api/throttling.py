@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from rest_framework.throttling import SimpleRateThrottle
 
 from rupt_guard.cache import shared_cache
-from rupt_guard.client import client_ip
+from rupt_guard.client import client_ip, limit_key
 from rupt_guard.conf import guard_settings
 
 
@@ -20,7 +20,8 @@ def client_address(request: Any) -> str:
     Not DRF's get_ident(): it trusts any X-Forwarded-For when NUM_PROXIES is unset, which
     would let an attacker pick a fresh throttle key for every password guess.
     """
-    return client_ip(request) or ""
+    address = client_ip(request)
+    return limit_key(address) if address else ""
 
 
 class _GuardThrottle(SimpleRateThrottle):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,6 +48,8 @@ from rupt_guard.providers import get_provider
 from rupt_guard.trust import devices as device_actions
 from rupt_guard.trust.factors import challenge_devices, method_for, sends_code
 from rupt_guard.views.forms import ChallengeForm
+
+logger = logging.getLogger(__name__)
 
 
 class CsrfSessionAuthentication(SessionAuthentication):
@@ -203,7 +206,17 @@ class ChallengeSendView(PendingChallengeView):
                 {"detail": _("A code was sent a moment ago; wait before asking again.")},
                 status=status.HTTP_429_TOO_MANY_REQUESTS,
             )
-        device.generate_challenge()
+        try:
+            device.generate_challenge()
+        except Exception:
+            logger.exception("Could not send a code for factor %s", device.persistent_id)
+            return Response(
+                {
+                    "detail": _("We couldn't send the code; try another way or again in a minute."),
+                    "code": "send_failed",
+                },
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            )
         return Response({"status": "sent", "device": device.persistent_id})
 
 

@@ -14,7 +14,7 @@ from django.http import HttpRequest
 from rupt_guard.choices import ChallengeResult
 from rupt_guard.conf import guard_settings
 from rupt_guard.gate.lifecycle import NotPending, end, notify_unconfirmed, pass_challenge
-from rupt_guard.gate.limits import Window
+from rupt_guard.gate.limits import wrong_code_window
 from rupt_guard.gate.mark import count_failed_code
 
 
@@ -22,6 +22,32 @@ class CodeResult(enum.Enum):
     PASSED = "passed"  # the sign-in is complete
     REFUSED = "refused"  # wrong, throttled or locked: the form says why
     ENDED = "ended"  # the pending sign-in is over (expired, withdrawn): sign in again
+
+
+class AccountCodeLimit:
+    """The account's wrong-code window, taken at the moment a code is verified.
+
+    A slot is taken before django-otp reads the code (an atomic increment on the shared
+    cache), so parallel guesses cannot all pass a check made earlier, and whatever flags a
+    form posts, no code reaches django-otp uncounted. A right code gives its slot back.
+    """
+
+    def __init__(self, user: Any) -> None:
+        self.window = wrong_code_window(user)
+        self.count = 0
+        self.guessed = False  # a code was put to django-otp (or refused by the limit)
+
+    def take(self) -> int | None:
+        """Count one code; return the seconds left when the account is over its limit."""
+        self.guessed = True
+        if self.window is None:
+            return None
+        self.count, left = self.window.hit()
+        return left if self.count > self.window.rate.count else None
+
+    def give_back(self) -> None:
+        if self.window is not None:
+            self.window.release()
 
 
 def submit_code(request: HttpRequest, user: Any, form: Any) -> CodeResult:
@@ -32,10 +58,8 @@ def submit_code(request: HttpRequest, user: Any, form: Any) -> CodeResult:
     until the window ends: django-otp never sees them, so the owner's factors are not
     throttled further by an attacker's guesses, and no session is touched.
     """
-    rate = guard_settings.WRONG_CODE_RATE
-    window = Window("wrong_codes", str(user.pk), rate) if rate is not None else None
-    if window is not None and form.code_attempted:
-        form.locked_for = window.wait()
+    limit = AccountCodeLimit(user)
+    form.code_limit = limit
     if form.is_valid():
         try:
             pass_challenge(request, user, user.otp_device)
@@ -43,10 +67,9 @@ def submit_code(request: HttpRequest, user: Any, form: Any) -> CodeResult:
             end(request, ChallengeResult.ENDED)
             return CodeResult.ENDED
         return CodeResult.PASSED
-    if form.code_attempted and not form.locked_for:
-        account_failures = window.hit()[0] if window is not None else 0
+    if limit.guessed and not form.locked_for:
         session_failures = count_failed_code(request.session)
         # Guesses spread over many sign-ins warn the owner as surely as guesses in one.
-        if max(account_failures, session_failures) >= guard_settings.FAILED_CODES_BEFORE_NOTICE:
+        if max(limit.count, session_failures) >= guard_settings.FAILED_CODES_BEFORE_NOTICE:
             notify_unconfirmed(request)
     return CodeResult.REFUSED

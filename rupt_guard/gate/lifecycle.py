@@ -31,7 +31,7 @@ from rupt_guard import signals
 from rupt_guard.choices import ChallengeResult, Decision
 from rupt_guard.gate import sign_in
 from rupt_guard.gate.check import CheckOutcome
-from rupt_guard.gate.limits import Limited
+from rupt_guard.gate.limits import Limited, wrong_code_window
 from rupt_guard.gate.mark import (
     Mark,
     claim_notice,
@@ -171,6 +171,9 @@ def _factor_from_login_form(user: Any) -> Any:
     factor = getattr(user, "otp_device", None)
     if factor is None:
         return None
+    window = wrong_code_window(user)
+    if window is not None and window.wait():
+        return None  # the account's wrong-code limit holds here too: the challenge decides
     offered = {device.persistent_id for device in challenge_devices(user)}
     return factor if factor.persistent_id in offered else None
 

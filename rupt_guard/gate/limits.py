@@ -11,13 +11,15 @@ Fixed windows (a counter per window): two cache calls per hit, and the time left
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from rupt_guard.cache import shared_cache
-from rupt_guard.conf import Rate
+from rupt_guard.conf import Rate, guard_settings
 
 PREFIX = "rupt_guard:limit"
 
@@ -56,7 +58,19 @@ class Window:
             cache.set(key, 1, timeout=self.rate.seconds + 1)
             return 1, left
 
+    def release(self) -> None:
+        """Give one back (a right code keeps no slot)."""
+        key, _left = self._current()
+        with contextlib.suppress(ValueError):  # the window ended meanwhile
+            shared_cache().decr(key)
+
     def wait(self) -> int | None:
         """Seconds until this window ends when its limit is reached, else None."""
         key, left = self._current()
         return left if (shared_cache().get(key) or 0) >= self.rate.count else None
+
+
+def wrong_code_window(user: Any) -> Window | None:
+    """The account's window of wrong codes (``WRONG_CODE_RATE``), or None without a limit."""
+    rate = guard_settings.WRONG_CODE_RATE
+    return Window("wrong_codes", str(user.pk), rate) if rate is not None else None

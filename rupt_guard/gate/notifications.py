@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.apps import apps
+from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import EmailMultiAlternatives
@@ -77,7 +78,7 @@ def canonical_url() -> str:
     """
     if guard_settings.SITE_URL:
         return str(guard_settings.SITE_URL)
-    if apps.is_installed("django.contrib.sites"):
+    if apps.is_installed("django.contrib.sites") and getattr(settings, "SITE_ID", None):
         from django.contrib.sites.models import Site
 
         try:

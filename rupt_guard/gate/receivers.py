@@ -9,6 +9,7 @@ from django.http import HttpRequest
 
 from rupt_guard.conf import guard_settings
 from rupt_guard.gate import lifecycle
+from rupt_guard.gate.limits import wrong_code_window
 from rupt_guard.gate.mark import read_mark
 from rupt_guard.trust.devices import forget_verifications
 
@@ -40,3 +41,12 @@ def on_user_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> N
         return
     if guard_settings.REVOKE_ON_PASSWORD_CHANGE:
         forget_verifications(instance)
+
+
+def on_otp_verification_failed(sender: Any, user: Any, **kwargs: Any) -> None:
+    # A wrong code at django-otp's own login form (OTPAuthenticationForm, OTPAdminSite)
+    # counts against the account like one at our challenge, which counts its own codes.
+    from_challenge = getattr(sender, "counts_wrong_codes", False)
+    window = wrong_code_window(user) if user is not None else None
+    if window is not None and not from_challenge:
+        window.hit()

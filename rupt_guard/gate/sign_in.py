@@ -22,7 +22,7 @@ from django.http import HttpRequest
 from django.utils.translation import ngettext
 
 from rupt_guard.choices import CheckSource, Decision
-from rupt_guard.client import client_ip
+from rupt_guard.client import client_ip, limit_key
 from rupt_guard.conf import guard_settings
 from rupt_guard.gate.check import CheckOutcome, check_login, token_from_request
 from rupt_guard.gate.limits import Limited, Window
@@ -132,7 +132,9 @@ def start(
 def _hit_sign_in_limits(request: Any, user: Any) -> None:
     """Count a sign-in that is about to reach the provider; raise ``Limited`` when over."""
     rates = guard_settings.SIGN_IN_RATES
-    for scope, ident in (("account", str(user.pk)), ("address", client_ip(request))):
+    address = client_ip(request)
+    by_address = limit_key(address) if address else None
+    for scope, ident in (("account", str(user.pk)), ("address", by_address)):
         rate = rates[scope]
         if rate is not None and ident:
             count, left = Window(f"sign_in_{scope}", ident, rate).hit()

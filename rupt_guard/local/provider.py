@@ -82,6 +82,11 @@ class LocalProvider(IdentificationProvider):
 
     def complete(self, token: str, account: str) -> Identification:
         token = validate_token(token)
+        try:
+            uuid.UUID(token)
+        except ValueError:
+            # Our own tokens are UUIDs; any other shape was never issued here.
+            raise TokenRejected("identification unknown", status=404) from None
         now = timezone.now()
         # Single use: only the first completion flips completed_at; reuse (for this or
         # any other account) and expired tokens find no row to update.

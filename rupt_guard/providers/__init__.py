@@ -12,6 +12,7 @@ change of settings rebuilds it.
 
 from __future__ import annotations
 
+import inspect
 import threading
 from typing import Any
 
@@ -74,9 +75,11 @@ def provider_class() -> type[IdentificationProvider]:
         raise ImproperlyConfigured(
             f"RUPT_GUARD['PROVIDER'] = {name!r} cannot be imported: {exc}"
         ) from exc
-    if not (isinstance(cls, type) and issubclass(cls, IdentificationProvider)):
+    if not (isinstance(cls, type) and issubclass(cls, IdentificationProvider)) or (
+        inspect.isabstract(cls)
+    ):
         raise ImproperlyConfigured(
-            f"RUPT_GUARD['PROVIDER'] = {name!r} is not an IdentificationProvider subclass."
+            f"RUPT_GUARD['PROVIDER'] = {name!r} is not a concrete IdentificationProvider."
         )
     return cls
 
@@ -84,7 +87,14 @@ def provider_class() -> type[IdentificationProvider]:
 def provider_options(cls: type[IdentificationProvider]) -> dict[str, Any]:
     """The provider's options: its defaults, top-level keys it declares, then ``OPTIONS``."""
     value = guard_settings.PROVIDER
-    given = dict(value.get("OPTIONS") or {}) if isinstance(value, dict) else {}
+    raw = value.get("OPTIONS") if isinstance(value, dict) else None
+    if raw is not None and (
+        not isinstance(raw, dict) or not all(isinstance(key, str) for key in raw)
+    ):
+        raise ImproperlyConfigured(
+            "RUPT_GUARD['PROVIDER']['OPTIONS'] must be a dict of option names to values."
+        )
+    given = dict(raw or {})
     unknown = sorted(set(given) - set(cls.options))
     if unknown:
         raise ImproperlyConfigured(

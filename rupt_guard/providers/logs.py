@@ -13,8 +13,17 @@ from typing import Any
 
 TOKEN_IN_PATH = re.compile(r"(/identification/)[^/\s\"'?#]+")
 REDACTED = r"\1<token>"
-# The loggers that see request URLs when the provider calls Rupt.
-HTTP_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry", "requests")
+# The loggers that see request URLs when the provider calls Rupt. A filter on a logger does
+# not see its children's records, so each module's logger is named.
+HTTP_LOGGERS = (
+    "urllib3",
+    "urllib3.connectionpool",
+    "urllib3.connection",
+    "urllib3.response",
+    "urllib3.poolmanager",
+    "urllib3.util.retry",
+    "requests",
+)
 
 
 def redact(value: Any) -> Any:

@@ -40,6 +40,7 @@ MAX_METADATA_STRING = 1024
 MAX_ACCOUNT_LENGTH = 256
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 CONFIGURATION_STATUSES = {401, 403, 428}
+SECRET_SHAPE = re.compile(r"\A[\x21-\x7e]+\Z")
 TOLERANCES = ("", "default", "strict", "lenient")
 # Builds of the npm package a classic <script> tag cannot run (see shared/RUPT_API.md).
 MODULE_BUILD = re.compile(r"\.(?:mjs|cjs)(?:$|\?)")
@@ -141,6 +142,12 @@ class RuptProvider(IdentificationProvider):
             raise ImproperlyConfigured(
                 "The Rupt provider's DOMAIN is a host name (e.g. 'rupt.example.com'), "
                 "without a scheme or path."
+            )
+        secret = options["API_SECRET"]
+        if not isinstance(secret, str) or (secret and not SECRET_SHAPE.match(secret)):
+            raise ImproperlyConfigured(
+                "The Rupt provider's API_SECRET has spaces or control characters (a newline "
+                "from a secrets file?): Rupt would refuse every call."
             )
         timeout = options["TIMEOUT"]
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
@@ -294,12 +301,14 @@ class RuptProvider(IdentificationProvider):
                             raise ProviderBadResponse("Rupt's response is too large")
                         chunks.append(chunk)
                     status = response.status_code
-            except requests.Timeout as exc:
-                raise ProviderTimeout(f"no answer within {self.timeout:g}s") from exc
+            # "from None": the library's exception names the URL (with the token) and may
+            # quote the Authorization header; neither may travel with ours.
+            except requests.Timeout:
+                raise ProviderTimeout(f"no answer within {self.timeout:g}s") from None
             except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
                 if budget.expired:
-                    raise ProviderTimeout(f"no answer within {self.timeout:g}s") from exc
-                raise ProviderConnectionError(_describe(exc)) from exc
+                    raise ProviderTimeout(f"no answer within {self.timeout:g}s") from None
+                raise ProviderConnectionError(_describe(exc)) from None
             # A shutdown at the deadline can also look like a short, complete answer.
             if budget.expired:
                 raise ProviderTimeout(f"no answer within {self.timeout:g}s")

@@ -22,6 +22,8 @@ class ChallengeForm(OTPTokenForm):
         # Said the same way for a wrong code and a code of another device: no hint which.
         invalid_token=_("That code is not valid. Check it and try again."),
         challenge_message=_("We sent a code. {0}"),
+        # Never the mail server's own words (an internal address, a stack's message).
+        challenge_exception=_("We couldn't send the code; try another way or again in a minute."),
         device_required=_("Choose how to confirm it is you."),
     )
 
@@ -41,22 +43,33 @@ class ChallengeForm(OTPTokenForm):
         if len(choices) == 1:
             self.fields["otp_device"].initial = choices[0][0]
 
-    # Seconds until the account's wrong-code window ends, when it is full (set by the
-    # lifecycle): the code is then refused without django-otp reading it.
+    # The account's wrong-code limit (set by gate.codes.submit_code), taken where django-otp
+    # verifies a code; and, once it refused, the seconds left.
+    code_limit: Any = None
+    counts_wrong_codes = True  # so the otp_verification_failed receiver does not count twice
     locked_for: int | None = None
 
+    def _verify_token(self, user: Any, token: str, device: Any = None) -> Any:
+        if self.code_limit is not None and device is not None:
+            wait = self.code_limit.take()
+            if wait:
+                self.locked_for = wait
+                minutes = max(1, math.ceil(wait / 60))
+                raise forms.ValidationError(
+                    ngettext(
+                        "Too many wrong codes for this account. Try again in %(minutes)d minute.",
+                        "Too many wrong codes for this account. Try again in %(minutes)d minutes.",
+                        minutes,
+                    ),
+                    code="locked",
+                    params={"minutes": minutes},
+                )
+        verified = super()._verify_token(user, token, device)
+        if self.code_limit is not None:
+            self.code_limit.give_back()
+        return verified
+
     def clean(self) -> dict[str, Any]:
-        if self.locked_for:
-            minutes = max(1, math.ceil(self.locked_for / 60))
-            raise forms.ValidationError(
-                ngettext(
-                    "Too many wrong codes for this account. Try again in %(minutes)d minute.",
-                    "Too many wrong codes for this account. Try again in %(minutes)d minutes.",
-                    minutes,
-                ),
-                code="locked",
-                params={"minutes": minutes},
-            )
         # django-otp checks only that the chosen device is the user's; it must also be one
         # this challenge offers (not, say, the email fallback once the user has a TOTP).
         chosen = self.cleaned_data.get("otp_device")

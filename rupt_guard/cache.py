@@ -16,5 +16,12 @@ PER_PROCESS_BACKENDS = (
 )
 
 
+# Shared, but incr() is a read then a write: concurrent counts are lost (rupt_guard.W014).
+NON_ATOMIC_BACKENDS = (
+    "django.core.cache.backends.db.DatabaseCache",
+    "django.core.cache.backends.filebased.FileBasedCache",
+)
+
+
 def shared_cache() -> BaseCache:
     return caches[guard_settings.CACHE]

@@ -16,7 +16,8 @@ from django.core.checks import Error, Info, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-from rupt_guard.cache import PER_PROCESS_BACKENDS
+from rupt_guard.cache import NON_ATOMIC_BACKENDS, PER_PROCESS_BACKENDS
+from rupt_guard.client import remote_addr
 from rupt_guard.conf import DEFAULTS, default_account_id, guard_settings
 from rupt_guard.csp import csp_sources
 from rupt_guard.providers import provider_class, provider_options
@@ -133,6 +134,7 @@ def check_risky_choices(app_configs: Any = None, **kwargs: Any) -> list:
         token_classes = guard_settings.TOKEN_AUTHENTICATION_CLASSES
         account_id = guard_settings.ACCOUNT_ID
         trust_metadata = guard_settings.TRUST_RUPT_METADATA
+        client_ip_of = guard_settings.CLIENT_IP
     except ImproperlyConfigured:
         return []  # rupt_guard.E001 says what is wrong
     messages: list = []
@@ -144,6 +146,30 @@ def check_risky_choices(app_configs: Any = None, **kwargs: Any) -> list:
                 "worker process would keep its own throttles and limits.",
                 hint="Point it at a cache every worker shares, e.g. Django's RedisCache.",
                 id="rupt_guard.E009",
+            )
+        )
+    if backend in NON_ATOMIC_BACKENDS:
+        messages.append(
+            Warning(
+                f"RUPT_GUARD['CACHE'] is {alias!r}, a {backend.rsplit('.', 1)[-1]}: it has no "
+                "atomic increment, so limits and the circuit breaker miss counts under load.",
+                hint="Use Django's RedisCache or a Memcached backend.",
+                id="rupt_guard.W014",
+            )
+        )
+    behind_proxy = (
+        getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
+        or getattr(settings, "USE_X_FORWARDED_HOST", False)
+        or getattr(settings, "USE_X_FORWARDED_PORT", False)
+    )
+    if behind_proxy and client_ip_of is remote_addr:
+        messages.append(
+            Warning(
+                "The site runs behind a reverse proxy (SECURE_PROXY_SSL_HEADER or "
+                "USE_X_FORWARDED_*), but RUPT_GUARD['CLIENT_IP'] reads REMOTE_ADDR: every "
+                "visitor has the proxy's address, in records and in per-address limits.",
+                hint="Set CLIENT_IP to 'rupt_guard.client.forwarded_for' and TRUSTED_PROXIES.",
+                id="rupt_guard.W015",
             )
         )
     if only_views:

@@ -424,12 +424,6 @@ def test_strangers_cannot_lock_the_owners_api_sign_in(user, rupt_server, tune, m
     assert owner.post(API_LOGIN, body, format="json").status_code == 200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rupt_guard/checks.py has no check for a site behind a proxy (SECURE_PROXY_SSL_HEADER "
-    "or USE_X_FORWARDED_HOST set) with CLIENT_IP left at REMOTE_ADDR: every visitor then has "
-    "the proxy's address, so one password-holder spends the site-wide address window",
-)
 def test_a_proxy_with_the_default_client_address_is_flagged(settings):
     settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     settings.USE_X_FORWARDED_HOST = True
@@ -550,12 +544,6 @@ def test_sites_without_a_site_id_is_no_canonical_address(settings):
     assert "rupt_guard.W010" in rupt_ids(check_limits_and_delivery())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cache.py and checks.py:134 (E009) refuse only per-process caches; FileBasedCache "
-    "and DatabaseCache pass, but their incr() is get-then-set (BaseCache.incr), so parallel "
-    "wrong codes and sign-ins lose counts",
-)
 @pytest.mark.parametrize(
     "backend",
     [

@@ -185,3 +185,16 @@ def test_two_processes_share_one_breaker(settings, guard_settings_override):
     assert in_another_process("close") == "forced_closed"
     assert breaker.permit().allowed
     breaker.force(None)
+
+
+def test_a_replayed_token_is_never_taken_for_the_half_open_probe(user, rupt_server, trip):
+    from rupt_guard.risk.identify import identify
+
+    token = rupt_server.identify()
+    identify(token, "1")  # its one legitimate use
+    for _ in range(3):
+        breaker.record(breaker.Permit(True), outage=True)
+    breaker.shared_cache().set(breaker.OPEN_KEY, time.time() - 1, timeout=60)  # half-open
+    answer = identify(token, "1")  # a replay: refused before the breaker is asked
+    assert answer.error is not None and answer.error.is_token_problem
+    assert breaker.status().state == breaker.State.HALF_OPEN  # not closed by a non-call

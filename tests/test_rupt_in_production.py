@@ -140,6 +140,8 @@ class TestSources:
             ("https://unpkg.com/rupt@2.24.1/index.js", False),
             ("https://unpkg.com/rupt@2.24.1", True),  # the package's main: index.mjs
             ("https://cdn.jsdelivr.net/npm/rupt@2.24.1/index.mjs", True),
+            ("https://cdn.jsdelivr.net/npm/rupt@2.24.1", True),  # jsDelivr's bare package
+            ("https://cdn.jsdelivr.net/npm/rupt@2.24.1/index.js", False),
             ("https://cdn.example.com/rupt/common.cjs", True),
         ],
     )

@@ -163,3 +163,21 @@ def test_it_answers_fast(client, shared_device, django_capture_on_commit_callbac
         assert post(client, DETACHED).status_code == 200
     assert deferred  # the revocation waits for the commit: the answer does not
     assert time.monotonic() - started < 1
+
+
+def test_a_refused_event_does_not_use_up_its_id(
+    client, shared_device, django_capture_on_commit_callbacks
+):
+    broken = {"type": "device.detached", "data": {}}
+    assert post(client, broken, msg_id="msg_fixed").status_code == 400
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post(client, DETACHED, msg_id="msg_fixed").status_code == 200
+    assert not Device.objects.filter(verified_at__isnull=False).exists()
+
+
+def test_a_site_that_requires_login_everywhere_still_hears_rupt(client, shared_device, settings):
+    settings.MIDDLEWARE = [
+        *settings.MIDDLEWARE,
+        "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    ]
+    assert post(client, {"type": "x"}).status_code == 200

@@ -44,7 +44,6 @@ SECRET_SHAPE = re.compile(r"\A[\x21-\x7e]+\Z")
 TOLERANCES = ("", "default", "strict", "lenient")
 # Builds of the npm package a classic <script> tag cannot run (see shared/RUPT_API.md).
 MODULE_BUILD = re.compile(r"\.(?:mjs|cjs)(?:$|\?)")
-PACKAGE_CDNS = {"unpkg.com", "cdn.jsdelivr.net"}
 
 
 def _validate_id(value: Any, what: str) -> str:
@@ -187,7 +186,11 @@ class RuptProvider(IdentificationProvider):
                 )
             )
         sdk = urlsplit(str(options["SDK_URL"]))
-        bare_package = sdk.hostname in PACKAGE_CDNS and sdk.path.strip("/").count("/") == 0
+        # A bare package address serves the package's main file, the ES-module build.
+        segments = sdk.path.strip("/").split("/")
+        bare_package = (sdk.hostname == "unpkg.com" and len(segments) == 1) or (
+            sdk.hostname == "cdn.jsdelivr.net" and segments[0] == "npm" and len(segments) == 2
+        )
         if MODULE_BUILD.search(sdk.path) or bare_package:
             messages.append(
                 Warning(

@@ -46,12 +46,13 @@ def identify(token: str, account: str) -> ProviderAnswer:
     permit = None
     try:
         valid_token = validate_token(token)
-        permit = breaker.permit()
-        if not permit.allowed:
-            # The token is not claimed: it was never sent, and its owner may retry.
-            raise ProviderUnavailable("circuit breaker open: the provider was not called")
+        # Claimed before the breaker is asked: a replay must never be taken for the
+        # half-open probe (it would "succeed" without calling the provider).
         if not claim_token(valid_token):
             raise TokenRejected("identification already used at this site")
+        permit = breaker.permit()
+        if not permit.allowed:
+            raise ProviderUnavailable("circuit breaker open: the provider was not called")
         identification = get_provider().complete(valid_token, account)
     except ProviderError as exc:
         error = exc

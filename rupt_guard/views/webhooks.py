@@ -11,6 +11,7 @@ import hashlib
 import logging
 from typing import Any
 
+from django.contrib.auth.decorators import login_not_required
 from django.db import transaction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -33,6 +34,7 @@ logger = logging.getLogger(__name__)
 REPLAY_PREFIX = "rupt_guard:webhook"
 
 
+@login_not_required  # Rupt is no user: LoginRequiredMiddleware must let it through
 @csrf_exempt  # signed by Rupt, not by a browser session
 @require_POST
 def webhook(request: HttpRequest) -> JsonResponse:
@@ -49,15 +51,16 @@ def webhook(request: HttpRequest) -> JsonResponse:
         return _answer(401, "bad or missing signature")
     except BadPayload:
         return _answer(400, "the body is not a JSON object")
-    replay_key = f"{REPLAY_PREFIX}:{hashlib.sha256(msg_id.encode()).hexdigest()}"
+    event = payload.get("type") or payload.get("event")
+    device_id = _device_id(payload) if event == "device.detached" else None
+    if event == "device.detached" and device_id is None:
+        return _answer(400, "device.detached names no device")
+    # Only a message we act on uses up its id (a corrected resend of a 400 goes through).
     # Twice the tolerance: past it, the timestamp check refuses the message anyway.
+    replay_key = f"{REPLAY_PREFIX}:{hashlib.sha256(msg_id.encode()).hexdigest()}"
     if not shared_cache().add(replay_key, 1, timeout=2 * TOLERANCE_SECONDS):
         return _answer(409, "this message id was seen already")
-    event = payload.get("type") or payload.get("event")
-    if event == "device.detached":
-        device_id = _device_id(payload)
-        if device_id is None:
-            return _answer(400, "device.detached names no device")
+    if device_id is not None:
         transaction.on_commit(lambda: detach(device_id))
         return _answer(200, "accepted")
     logger.info("Ignored a Rupt webhook of type %r.", event)

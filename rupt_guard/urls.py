@@ -1,6 +1,7 @@
 """URLs of the HTML pages, namespace ``rupt_guard``; their names are stable."""
 
 from django.apps import apps
+from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 
 from rupt_guard import views
@@ -9,12 +10,14 @@ from rupt_guard.views.webhooks import webhook
 app_name = "rupt_guard"
 
 urlpatterns = [
-    path("challenge/", views.ChallengeView.as_view(), name="challenge"),
-    path("logout/", views.GuardLogoutView.as_view(), name="logout"),
+    # A pending session is anonymous: under Django's LoginRequiredMiddleware the pages it
+    # needs to finish or abandon its sign-in must stay open to it.
+    path("challenge/", login_not_required(views.ChallengeView.as_view()), name="challenge"),
+    path("logout/", login_not_required(views.GuardLogoutView.as_view()), name="logout"),
     path("devices/", views.DeviceListView.as_view(), name="devices"),
     path("devices/<int:pk>/rename/", views.DeviceRenameView.as_view(), name="device_rename"),
     path("devices/<int:pk>/revoke/", views.DeviceRevokeView.as_view(), name="device_revoke"),
-    path("not-me/<str:token>/", views.NotMeView.as_view(), name="not_me"),
+    path("not-me/<str:token>/", login_not_required(views.NotMeView.as_view()), name="not_me"),
     path("confirm/", views.StepUpView.as_view(), name="step_up"),
     path("webhook/", webhook, name="webhook"),
 ]

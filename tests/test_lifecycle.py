@@ -259,3 +259,18 @@ def test_a_view_marked_pending_allowed_is_reached_still_anonymous(client, user, 
     assert response.status_code == 200
     assert response.content == b"help for AnonymousUser"
     assert client.get(PRIVATE)["Location"].startswith(CHALLENGE)
+
+
+def test_a_site_that_requires_login_everywhere_can_still_finish_a_sign_in(
+    client, user, login, pass_challenge, settings
+):
+    # Django's LoginRequiredMiddleware sends every anonymous request to LOGIN_URL; a
+    # pending session is anonymous, so the challenge must be open to it (no loop).
+    settings.MIDDLEWARE = [
+        *settings.MIDDLEWARE,
+        "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    ]
+    login()
+    assert client.get(CHALLENGE).status_code == 200
+    assert pass_challenge().status_code == 302
+    assert client.get(PRIVATE).status_code == 200

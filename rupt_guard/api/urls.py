@@ -1,5 +1,6 @@
 """URLs of the REST API, namespace ``rupt_guard_api``; their names are stable."""
 
+from django.contrib.auth.decorators import login_not_required
 from django.urls import path
 
 from rupt_guard.api import views
@@ -8,9 +9,18 @@ app_name = "rupt_guard_api"
 
 # These names are a public interface: keep them stable.
 urlpatterns = [
-    path("login/", views.LoginView.as_view(), name="login"),
-    path("challenge/send/", views.ChallengeSendView.as_view(), name="challenge-send"),
-    path("challenge/verify/", views.ChallengeVerifyView.as_view(), name="challenge-verify"),
+    # Anonymous by design (signing in, or a pending sign-in): open under LoginRequiredMiddleware.
+    path("login/", login_not_required(views.LoginView.as_view()), name="login"),
+    path(
+        "challenge/send/",
+        login_not_required(views.ChallengeSendView.as_view()),
+        name="challenge-send",
+    ),
+    path(
+        "challenge/verify/",
+        login_not_required(views.ChallengeVerifyView.as_view()),
+        name="challenge-verify",
+    ),
     path("devices/", views.DeviceListView.as_view(), name="device-list"),
     path("devices/<int:pk>/", views.DeviceDetailView.as_view(), name="device-detail"),
     path("devices/<int:pk>/revoke/", views.DeviceRevokeView.as_view(), name="device-revoke"),

@@ -369,6 +369,13 @@ class DeviceAdmin(DeviceColumns, admin.ModelAdmin):
         )
 
 
+def _breaker_status() -> breaker.Status | None:
+    try:
+        return breaker.status()
+    except Exception:  # the shared cache is down: the list still shows
+        return None
+
+
 @admin.register(LoginCheck)
 class LoginCheckAdmin(admin.ModelAdmin):
     """The audit trail: read-only, and fast on millions of rows."""
@@ -401,7 +408,7 @@ class LoginCheckAdmin(admin.ModelAdmin):
         # every sign-in is challenged.
         context = {
             "missing_tokens": missing_tokens(hours=24),
-            "breaker": breaker.status(),
+            "breaker": _breaker_status(),
             "can_force_breaker": self.can_force_breaker(request),
             **(extra_context or {}),
         }

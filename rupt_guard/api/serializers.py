@@ -31,8 +31,8 @@ class LoginSerializer(serializers.Serializer):
         )
         # Why the client has no token (diagnostic only): anything outside the known reasons
         # is dropped rather than refused, so a newer client never fails to sign in.
-        fields[guard_settings.TOKEN_FIELD + ERROR_FIELD_SUFFIX] = serializers.CharField(
-            required=False, allow_blank=True, max_length=64
+        fields[guard_settings.TOKEN_FIELD + ERROR_FIELD_SUFFIX] = serializers.JSONField(
+            required=False
         )
         return fields
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from rupt_guard.cache import shared_cache
 from rupt_guard.conf import guard_settings
+from rupt_guard.providers import get_provider
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +118,8 @@ def _permit() -> Permit:
         return Permit(False)
     # Half-open: the first caller to take the probe lock calls; the others fail fast. The
     # lock outlives any call (TIMEOUT is seconds); a prober that died frees it in time.
-    return Permit(True, probe=True) if cache.add(PROBE_KEY, 1, timeout=PROBE_TTL) else Permit(False)
+    probe_ttl = max(PROBE_TTL, int(_call_budget()) + 5)
+    return Permit(True, probe=True) if cache.add(PROBE_KEY, 1, timeout=probe_ttl) else Permit(False)
 
 
 def record(permit: Permit, *, outage: bool) -> None:
@@ -131,11 +133,13 @@ def record(permit: Permit, *, outage: bool) -> None:
 def _record(permit: Permit, *, outage: bool) -> None:
     cache = shared_cache()
     if permit.probe:
-        cache.delete(PROBE_KEY)
+        # The new state first, then the probe lock: no caller may see the old, past
+        # open_until without the lock and take a second probe.
         if outage:
             _open(cache)
         else:
             cache.delete_many([OPEN_KEY, _window_key()])
+        cache.delete(PROBE_KEY)
         return
     if not outage:
         return
@@ -172,3 +176,8 @@ def _open(cache: Any) -> None:
 def _window_key() -> str:
     window = guard_settings.BREAKER_WINDOW
     return f"{PREFIX}:failures:{int(time.time() // window)}"
+
+
+def _call_budget() -> float:
+    """The longest a probe can take: the provider's TIMEOUT, when it has one."""
+    return float(getattr(get_provider(), "timeout", 0) or 0)

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 
 from rupt_guard.cache import shared_cache
 from rupt_guard.conf import guard_settings
+from rupt_guard.providers.rupt import ID_PATTERN
 from rupt_guard.providers.webhooks import (
     MAX_BODY_BYTES,
     TOLERANCE_SECONDS,
@@ -41,7 +42,13 @@ def webhook(request: HttpRequest) -> JsonResponse:
     keys = secret_keys(guard_settings.WEBHOOK_SECRET)
     if not keys:
         return _answer(401, "webhooks are not configured here (RUPT_GUARD['WEBHOOK_SECRET'])")
-    if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_BODY_BYTES:
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return _answer(400, "bad Content-Length")
+    if length < 0:
+        return _answer(400, "bad Content-Length")
+    if length > MAX_BODY_BYTES:
         return _answer(413, "too large")
     body = request.body
     try:
@@ -61,10 +68,19 @@ def webhook(request: HttpRequest) -> JsonResponse:
     if not shared_cache().add(replay_key, 1, timeout=2 * TOLERANCE_SECONDS):
         return _answer(409, "this message id was seen already")
     if device_id is not None:
-        transaction.on_commit(lambda: detach(device_id))
+        transaction.on_commit(lambda: _detach_or_free_the_id(device_id, replay_key))
         return _answer(200, "accepted")
     logger.info("Ignored a Rupt webhook of type %r.", event)
     return _answer(200, "ignored")
+
+
+def _detach_or_free_the_id(device_id: str, replay_key: str) -> None:
+    # If the work fails, Rupt's retry of the same message must not be refused as a replay.
+    try:
+        detach(device_id)
+    except Exception:
+        shared_cache().delete(replay_key)
+        raise
 
 
 def _device_id(payload: dict[str, Any]) -> str | None:
@@ -72,7 +88,8 @@ def _device_id(payload: dict[str, Any]) -> str | None:
     data = payload.get("data") if isinstance(payload.get("data"), dict) else payload
     device = data.get("device")
     value = device.get("_id") or device.get("id") if isinstance(device, dict) else device
-    return value if isinstance(value, str) and 0 < len(value) <= 128 else None
+    # The provider's own id shape: nothing else is ever looked up (a NUL would fail the query).
+    return value if isinstance(value, str) and ID_PATTERN.match(value) else None
 
 
 def _answer(status: int, detail: str) -> JsonResponse:

@@ -78,12 +78,12 @@ def verified_by_caller() -> Iterator[None]:
 
 def logged_in(request: HttpRequest, user: Any) -> None:
     """``user_logged_in``: put the sign-in's decision in force for this session."""
+    earlier = sign_in.login_followed(request, user)
     if _verified_by_caller.get():
-        sign_in.outcome_for_login(request, user, check=False)
         mark_passed(request.session, device=None)
         return
     try:
-        outcome = sign_in.outcome_for_login(request, user)
+        outcome = earlier or sign_in.check_unchecked_login(request, user)
     except Limited as exc:
         sign_in.tell_limited(request, exc, by_message=True)
         auth.logout(request)
@@ -189,7 +189,7 @@ def _hold(request: HttpRequest, *, device: int | None, check: int | None) -> Non
 
 def hold_session(session: Any, *, device: int | None = None, check: int | None = None) -> None:
     """Move a signed-in session's auth keys into a pending mark (``rupt_guard.testing``)."""
-    held = {key: str(session.pop(key)) for key in AUTH_KEYS if key in session}
+    held = _take_auth_keys(session)
     session.pop(django_otp.DEVICE_ID_SESSION_KEY, None)
     mark_pending(session, device=device, check=check, auth=held)
 
@@ -206,7 +206,7 @@ def hold_stray_keys(request: HttpRequest, mark: Mark) -> None:
     from a login() no receiver saw. Hold them; nobody is let through, nobody signed out.
     The keys of the checked sign-in, already held, are the ones kept."""
     session = request.session
-    stray = {key: str(session.pop(key)) for key in AUTH_KEYS if key in session}
+    stray = _take_auth_keys(session)
     if not mark.auth:
         hold_auth(session, stray)
     _set_user(request, AnonymousUser())
@@ -394,6 +394,11 @@ def notify_unconfirmed(request: HttpRequest) -> None:
 
 
 # -- helpers -------------------------------------------------------------------------------
+
+
+def _take_auth_keys(session: Any) -> dict[str, str]:
+    """Remove Django's auth keys from the session and return them."""
+    return {key: str(session.pop(key)) for key in AUTH_KEYS if key in session}
 
 
 def _set_user(request: HttpRequest, user: Any) -> None:

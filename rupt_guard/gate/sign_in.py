@@ -2,7 +2,7 @@
 
 The backend asks :func:`password_accepted`; the REST API asks :func:`start`. The check's
 outcome is handed to the ``user_logged_in`` receiver of the same request (``lifecycle``)
-through :func:`outcome_for_login`: by request (weakly, so nothing outlives it) and then by
+through :func:`login_followed`: by request (weakly, so nothing outlives it) and then by
 user, so a login() of another user than the one checked never inherits the check.
 """
 
@@ -121,9 +121,7 @@ def start(
     earlier = _checked.get(key, {}).get(str(user.pk)) if key is not None else None
     if earlier is not None:
         return earlier
-    if token:
-        _hit_sign_in_limits(request, user)
-    outcome = check_login(request, user, token=token, source=source, token_error=token_error)
+    outcome = _limited_check(request, user, token, source, token_error)
     if key is not None and outcome.decision != Decision.BLOCK:
         _checked.setdefault(key, {})[str(user.pk)] = outcome
     return outcome
@@ -173,15 +171,27 @@ def _request_key(request: Any) -> Any:
     return request if isinstance(request, HttpRequest) else None
 
 
-def outcome_for_login(request: HttpRequest, user: Any, *, check: bool = True) -> CheckOutcome:
-    """The check for a login() of ``user``: the backend's, or one made now (another login
-    path, which counts against the sign-in limits when it carries a token)."""
+def login_followed(request: HttpRequest, user: Any) -> CheckOutcome | None:
+    """login() came: the password was used for a sign-in. Hand over the check the backend
+    made for ``user`` in this request, if it made one."""
     _unused_passwords.pop(request, None)
     key = _request_key(request)
-    earlier = _checked.get(key, {}).pop(str(user.pk), None) if key is not None else None
-    if earlier is not None or not check:
-        return earlier  # type: ignore[return-value]
-    token = token_from_request(request)
+    return _checked.get(key, {}).pop(str(user.pk), None) if key is not None else None
+
+
+def check_unchecked_login(request: HttpRequest, user: Any) -> CheckOutcome:
+    """The check of a login() no backend checked (another login path); a token it carries
+    counts against the sign-in limits like any other."""
+    return _limited_check(request, user, token_from_request(request), CheckSource.LOGIN)
+
+
+def _limited_check(
+    request: Any,
+    user: Any,
+    token: str | None,
+    source: CheckSource,
+    token_error: str | None = None,
+) -> CheckOutcome:
     if token:
         _hit_sign_in_limits(request, user)
-    return check_login(request, user, token=token, source=CheckSource.LOGIN)
+    return check_login(request, user, token=token, source=source, token_error=token_error)

@@ -80,11 +80,6 @@ class ChallengeForm(OTPTokenForm):
         return super().clean()
 
     @property
-    def code_attempted(self) -> bool:
-        """A code was submitted (right, wrong or refused by django-otp's throttling)."""
-        return bool(self.data.get("otp_token")) and not self.data.get("otp_challenge")
-
-    @property
     def challenge_sent(self) -> bool:
         return any(
             error.code == "challenge_message" for error in self.errors.as_data().get("__all__", [])

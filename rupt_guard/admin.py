@@ -8,12 +8,11 @@ bearer credential) and only :func:`rupt_guard.trust.devices.end_sessions` should
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 from functools import cached_property
 from typing import Any
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.core.paginator import Paginator
@@ -26,9 +25,9 @@ from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext_lazy
 
-from rupt_guard.models import Device, LoginCheck
+from rupt_guard import admin_actions
+from rupt_guard.models import Device, LoginCheck, TrustEvent
 from rupt_guard.providers import breaker
 from rupt_guard.trust import devices
 from rupt_guard.trust.audit import missing_tokens
@@ -246,7 +245,13 @@ class DeviceAdmin(DeviceColumns, admin.ModelAdmin):
     date_hierarchy = "last_seen_at"
     paginator = EstimatedCountPaginator
     show_full_result_count = False
-    actions = ("mark_verified", "revoke_verification", "block", "unblock")
+    actions = (
+        admin_actions.mark_verified,
+        admin_actions.revoke_verification,
+        admin_actions.block,
+        admin_actions.unblock,
+        admin_actions.reset_owners_factors,
+    )
     fieldsets = (
         (None, {"fields": ("user", "external_id", "label")}),
         (
@@ -297,76 +302,6 @@ class DeviceAdmin(DeviceColumns, admin.ModelAdmin):
         for device in queryset:
             devices.end_sessions(device)
         super().delete_queryset(request, queryset)
-
-    def _apply(
-        self,
-        request: HttpRequest,
-        queryset: QuerySet,
-        act: Callable[[Device], None],
-        message: Any,
-    ) -> None:
-        """Run one shared device action per row and say how many rows it changed."""
-        count = 0
-        for device in queryset.select_related("user"):
-            act(device)
-            count += 1
-        level = messages.SUCCESS if count else messages.WARNING
-        self.message_user(request, message % {"count": count}, level)
-
-    @admin.action(description=_("Mark the selected devices verified"), permissions=["change"])
-    def mark_verified(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._apply(
-            request,
-            queryset,
-            lambda device: devices.verify_by_staff(device, by=request.user, request=request),
-            ngettext_lazy(
-                "%(count)d device was marked verified.",
-                "%(count)d devices were marked verified.",
-                "count",
-            ),
-        )
-
-    @admin.action(
-        description=_("Revoke the verification of the selected devices"), permissions=["change"]
-    )
-    def revoke_verification(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._apply(
-            request,
-            queryset,
-            lambda device: devices.revoke(device, by=request.user, request=request),
-            ngettext_lazy(
-                "%(count)d device lost its verification; its sessions were ended.",
-                "%(count)d devices lost their verification; their sessions were ended.",
-                "count",
-            ),
-        )
-
-    @admin.action(description=_("Block the selected devices"), permissions=["change"])
-    def block(self, request: HttpRequest, queryset: QuerySet) -> None:
-        # An already blocked device keeps the time it was first blocked.
-        self._apply(
-            request,
-            queryset.filter(blocked_at__isnull=True),
-            lambda device: devices.block(device, by=request.user, request=request),
-            ngettext_lazy(
-                "%(count)d device was blocked; its sessions were ended.",
-                "%(count)d devices were blocked; their sessions were ended.",
-                "count",
-            ),
-        )
-
-    @admin.action(description=_("Unblock the selected devices"), permissions=["change"])
-    def unblock(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._apply(
-            request,
-            queryset.filter(blocked_at__isnull=False),
-            devices.unblock,
-            ngettext_lazy(
-                "%(count)d device was unblocked.",
-                "%(count)d devices were unblocked.",
-                "count",
-            ),
-        )
 
 
 def _breaker_status() -> breaker.Status | None:
@@ -464,3 +399,52 @@ class LoginCheckAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(TrustEvent)
+class TrustEventAdmin(admin.ModelAdmin):
+    """Who changed trust, and why: read-only, as an audit trail must be."""
+
+    list_display = ("created_at", "user", "action", "device_label", "actor_name", "reason")
+    list_filter = ("action",)
+    list_select_related = ("user",)
+    ordering = ("-created_at",)
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    search_help_text = _("The exact username of the account.")
+
+    def get_search_fields(self, request: HttpRequest) -> list[str]:
+        return [f"user__{get_user_model().USERNAME_FIELD}"]
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        user_model = get_user_model()
+        users = user_model._default_manager.filter(**{user_model.USERNAME_FIELD: term})
+        return queryset.filter(user__in=users.values("pk")), False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def _offer_reset_in_user_admin() -> None:
+    """Add "reset second factors" to the site's user admin, where staff look for a user."""
+    user_admin = admin.site._registry.get(get_user_model())
+    if user_admin is None:
+        return  # registered later, or not at all: the device list has the action too
+    actions = list(user_admin.actions or [])
+    if admin_actions.reset_users_factors not in actions:
+        user_admin.actions = [*actions, admin_actions.reset_users_factors]
+
+
+_offer_reset_in_user_admin()

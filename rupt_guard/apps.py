@@ -18,12 +18,14 @@ class RuptGuardConfig(AppConfig):
 
         from rupt_guard import checks  # noqa: F401  (registers the system checks)
         from rupt_guard.gate.receivers import (
+            on_factors_reset,
             on_otp_verification_failed,
             on_user_logged_in,
             on_user_logged_out,
             on_user_saved,
         )
         from rupt_guard.providers import logs
+        from rupt_guard.signals import factors_reset
 
         user_logged_in.connect(on_user_logged_in, dispatch_uid="rupt_guard_user_logged_in")
         user_logged_out.connect(on_user_logged_out, dispatch_uid="rupt_guard_user_logged_out")
@@ -33,6 +35,7 @@ class RuptGuardConfig(AppConfig):
         otp_verification_failed.connect(
             on_otp_verification_failed, dispatch_uid="rupt_guard_otp_verification_failed"
         )
+        factors_reset.connect(on_factors_reset, dispatch_uid="rupt_guard_factors_reset")
         logs.install()
 
         if apps.is_installed("django.contrib.admin"):

@@ -32,8 +32,22 @@ class VerificationMethod(models.TextChoices):
     BACKUP_CODE = "backup_code", _("Backup code")
     EMAIL = "email", _("Email code")
     OTP_OTHER = "otp", _("Other one-time password")
+    PASSKEY = "passkey", _("Passkey")
     ADMIN = "admin", _("Marked by staff")
     RUPT_METADATA = "rupt_metadata", _("Rupt device metadata")
+
+
+class TrustAction(models.TextChoices):
+    """What a ``TrustEvent`` records: a change to a device's trust or to a user's factors."""
+
+    DEVICE_VERIFIED = "device_verified", _("Device marked verified")
+    DEVICE_REVOKED = "device_revoked", _("Device verification revoked")
+    DEVICE_BLOCKED = "device_blocked", _("Device blocked")
+    DEVICE_UNBLOCKED = "device_unblocked", _("Device unblocked")
+    FACTOR_ADDED = "factor_added", _("Second factor added")
+    FACTOR_REMOVED = "factor_removed", _("Second factor removed")
+    BACKUP_CODES_GENERATED = "backup_codes_generated", _("New backup codes generated")
+    FACTORS_RESET = "factors_reset", _("Second factors reset")
 
 
 class ChallengeResult(models.TextChoices):

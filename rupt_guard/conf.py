@@ -47,6 +47,11 @@ DEFAULTS: dict[str, Any] = {
     "CHALLENGE_TIMEOUT": 600,
     # Send an email code to the account address when the user has no OTP device.
     "EMAIL_FALLBACK": True,
+    # Seconds a verified second factor counts as recent: adding or removing a factor, or
+    # new backup codes, need one verified this recently in the session (a step-up).
+    "STEP_UP_TIMEOUT": 300,
+    # How many backup codes one set has.
+    "BACKUP_CODE_COUNT": 10,
     # URL names a pending session may still reach, besides the challenge itself.
     "PENDING_ALLOWED_URL_NAMES": [
         "logout",
@@ -158,6 +163,8 @@ ACTION_KEYS = (
 
 POSITIVE_INTEGER_KEYS = {
     "CHALLENGE_TIMEOUT",
+    "STEP_UP_TIMEOUT",
+    "BACKUP_CODE_COUNT",
     "BREAKER_FAILURES",
     "BREAKER_WINDOW",
     "BREAKER_COOLDOWN",

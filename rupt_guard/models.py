@@ -15,6 +15,7 @@ from rupt_guard.choices import (
     ErrorReason,
     Reason,
     TokenError,
+    TrustAction,
     VerificationMethod,
 )
 
@@ -203,3 +204,48 @@ class UsedIdentification(models.Model):
 
     def __str__(self) -> str:
         return self.token_digest[:12]
+
+
+class TrustEvent(models.Model):
+    """Who changed a device's trust or a user's second factors, when, and why.
+
+    Staff give a reason for every action (the admin and the reset command ask for one);
+    users acting on their own account are recorded with an empty reason. Kept when the
+    device or the acting account is deleted: ``actor_name`` and ``device_label`` say who
+    and what it was.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="rupt_guard_trust_events",
+        verbose_name=_("account"),
+    )
+    action = models.CharField(_("action"), max_length=30, choices=TrustAction.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("done by"),
+    )
+    actor_name = models.CharField(_("done by (name)"), max_length=150, blank=True)
+    device = models.ForeignKey(
+        Device, on_delete=models.SET_NULL, null=True, blank=True, related_name="trust_events"
+    )
+    device_label = models.CharField(_("device or factor"), max_length=150, blank=True)
+    reason = models.TextField(_("reason"), blank=True)
+    created_at = models.DateTimeField(_("time"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("trust event")
+        verbose_name_plural = _("trust events")
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="rupt_guard_event_user_time"),
+            models.Index(fields=["created_at"], name="rupt_guard_event_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} ({self.created_at:%Y-%m-%d %H:%M})"

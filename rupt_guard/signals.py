@@ -8,6 +8,8 @@ the class named below and the keyword arguments listed; more may be added later.
 - ``device_revoked``: a device's verification was cleared. ``user``, ``device``, ``by``
   (the acting user or None), ``request``.
 - ``device_blocked``: a device was blocked. ``user``, ``device``, ``by``, ``request``.
+- ``factors_reset``: staff reset a user's second factors (``trust.recovery``). ``user``,
+  ``by`` (the staff member, or None from the command line), ``reason``, ``request``.
 - ``sign_in_completed``: a sign-in passed the gate, at once (allowed) or after its second
   factor. ``user``, ``check`` (the ``LoginCheck``, or None for a step-up), ``request``.
   Django's ``user_logged_in`` fires earlier, at the password step, challenged or not.
@@ -24,6 +26,7 @@ device_seen = Signal()
 device_verified = Signal()
 device_revoked = Signal()
 device_blocked = Signal()
+factors_reset = Signal()
 login_challenged = Signal()
 sign_in_completed = Signal()
 login_blocked = Signal()

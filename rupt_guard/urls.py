@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 
 from rupt_guard import views
+from rupt_guard.views import security
 from rupt_guard.views.webhooks import webhook
 
 app_name = "rupt_guard"
@@ -19,8 +20,20 @@ urlpatterns = [
     path("devices/<int:pk>/revoke/", views.DeviceRevokeView.as_view(), name="device_revoke"),
     path("not-me/<str:token>/", login_not_required(views.NotMeView.as_view()), name="not_me"),
     path("confirm/", views.StepUpView.as_view(), name="step_up"),
+    path("security/", security.SecurityView.as_view(), name="security"),
+    path("security/confirm/", security.ReauthenticateView.as_view(), name="reauthenticate"),
+    path("security/app/", security.TotpSetupView.as_view(), name="totp_setup"),
+    path("security/backup-codes/", security.BackupCodesView.as_view(), name="backup_codes"),
+    path(
+        "security/factors/<path:persistent_id>/remove/",
+        security.FactorRemoveView.as_view(),
+        name="factor_remove",
+    ),
     path("webhook/", webhook, name="webhook"),
 ]
+
+if apps.is_installed("django_otp_webauthn"):
+    urlpatterns += [path("passkeys/", include("rupt_guard.passkeys.urls"))]
 
 if apps.is_installed("rupt_guard.local"):
     urlpatterns += [path("", include("rupt_guard.local.urls"))]

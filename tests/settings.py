@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "django_otp.plugins.otp_email",
+    "django_otp_webauthn",
     "rupt_guard",
     "rupt_guard.local",
 ]
@@ -144,3 +145,11 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 SPECTACULAR_SETTINGS = {"TITLE": "rupt_guard test site", "VERSION": "1"}
+
+# Passkeys (django-otp-webauthn): never passwordless here, the password comes first and the
+# passkey is the second factor of rupt_guard's challenge. The browser tests override the
+# origin with their live server's (WebAuthn needs localhost or https).
+OTP_WEBAUTHN_RP_ID = "localhost"
+OTP_WEBAUTHN_RP_NAME = "rupt_guard tests"
+OTP_WEBAUTHN_ALLOWED_ORIGINS = ["http://localhost"]
+OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False

@@ -140,12 +140,13 @@ def change_form_data(page, **fields):
     return data
 
 
-def run_action(client, action, *devices_):
-    response = client.post(
-        DEVICES,
-        {"action": action, "_selected_action": [device.pk for device in devices_]},
-        follow=True,
-    )
+def run_action(client, action, *devices_, reason="ticket 42: owner called"):
+    """Run a trust action as staff do: pick it, then give the reason it asks for."""
+    selected = {"action": action, "_selected_action": [device.pk for device in devices_]}
+    asked = client.post(DEVICES, selected)
+    assert asked.status_code == 200
+    assert asked.templates[0].name == "rupt_guard/admin/action_reason.html"
+    response = client.post(DEVICES, {**selected, "apply": "1", "reason": reason}, follow=True)
     assert response.status_code == 200
     return [str(message) for message in response.context["messages"]]
 
@@ -241,10 +242,20 @@ def test_view_only_staff_sees_no_actions_and_cannot_run_one(client, staff_as, us
 @pytest.mark.parametrize(
     ("role", "expected"),
     [
-        ("editor", {"mark_verified", "revoke_verification", "block", "unblock"}),
+        (
+            "editor",
+            {"mark_verified", "revoke_verification", "block", "unblock", "reset_owners_factors"},
+        ),
         (
             "superuser",
-            {"mark_verified", "revoke_verification", "block", "unblock", "delete_selected"},
+            {
+                "mark_verified",
+                "revoke_verification",
+                "block",
+                "unblock",
+                "reset_owners_factors",
+                "delete_selected",
+            },
         ),
     ],
 )

@@ -32,6 +32,14 @@ OPERATIONS = [
     ("GET", "/api/rupt-guard/devices/{id}/"),
     ("PATCH", "/api/rupt-guard/devices/{id}/"),
     ("POST", "/api/rupt-guard/devices/{id}/revoke/"),
+    ("POST", "/api/rupt-guard/reauthenticate/"),
+    ("POST", "/api/rupt-guard/reauthenticate/send/"),
+    ("GET", "/api/rupt-guard/factors/"),
+    ("POST", "/api/rupt-guard/factors/totp/"),
+    ("POST", "/api/rupt-guard/factors/totp/confirm/"),
+    ("POST", "/api/rupt-guard/factors/backup-codes/"),
+    ("GET", "/api/rupt-guard/factors/{persistent_id}/"),
+    ("DELETE", "/api/rupt-guard/factors/{persistent_id}/"),
 ]
 
 
@@ -60,7 +68,8 @@ def signed_in(pending: bool) -> dict:
     if pending:
         hold_session(session, device=device.pk)
     else:
-        mark_passed(session, device=device.pk)
+        # A factor verified just now: the factor changes run, not only their step-up refusal.
+        mark_passed(session, device=device.pk, factor=True)
     session.save()
     request = HttpRequest()
     csrf_token = get_token(request)

@@ -122,3 +122,45 @@ class SentSerializer(serializers.Serializer):
 class StatusSerializer(serializers.Serializer):
     status = serializers.CharField()
     id = serializers.IntegerField()
+
+
+class FactorSerializer(serializers.Serializer):
+    """One of the user's second factors (``trust.enrolment.Factor``)."""
+
+    id = serializers.CharField(source="persistent_id", help_text=_("Persistent id."))
+    type = serializers.CharField(source="method", help_text=_("totp, backup_code, passkey, ..."))
+    name = serializers.CharField()
+    last_used_at = serializers.DateTimeField(allow_null=True)
+    codes_left = serializers.IntegerField(
+        allow_null=True, help_text=_("Backup codes only: how many are unused.")
+    )
+
+
+class FactorListSerializer(serializers.Serializer):
+    factors = FactorSerializer(many=True)
+    email_fallback = serializers.BooleanField(
+        help_text=_("New devices are confirmed with an email code (no factor of their own).")
+    )
+    recent_until = serializers.DateTimeField(
+        allow_null=True, help_text=_("Until when changes need no step-up.")
+    )
+
+
+class TotpEnrolmentSerializer(serializers.Serializer):
+    secret = serializers.CharField(help_text=_("Base32, for typing into an app."))
+    otpauth_url = serializers.CharField()
+    qr_svg = serializers.CharField(help_text=_("The otpauth URL as an inline SVG QR code."))
+
+
+class TotpConfirmSerializer(serializers.Serializer):
+    token = serializers.CharField(max_length=16)
+    name = serializers.CharField(max_length=64, required=False, default="Authenticator app")
+
+
+class BackupCodesSerializer(serializers.Serializer):
+    codes = serializers.ListField(child=serializers.CharField())
+
+
+class RecentSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["ok"])
+    recent_until = serializers.DateTimeField()

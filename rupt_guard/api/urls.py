@@ -3,7 +3,7 @@
 from django.contrib.auth.decorators import login_not_required
 from django.urls import path
 
-from rupt_guard.api import views
+from rupt_guard.api import factors, views
 
 app_name = "rupt_guard_api"
 
@@ -24,4 +24,15 @@ urlpatterns = [
     path("devices/", views.DeviceListView.as_view(), name="device-list"),
     path("devices/<int:pk>/", views.DeviceDetailView.as_view(), name="device-detail"),
     path("devices/<int:pk>/revoke/", views.DeviceRevokeView.as_view(), name="device-revoke"),
+    path("reauthenticate/", factors.ReauthenticateView.as_view(), name="reauthenticate"),
+    path(
+        "reauthenticate/send/",
+        factors.ReauthenticateSendView.as_view(),
+        name="reauthenticate-send",
+    ),
+    path("factors/", factors.FactorListView.as_view(), name="factor-list"),
+    path("factors/totp/", factors.TotpEnrolView.as_view(), name="factor-totp"),
+    path("factors/totp/confirm/", factors.TotpConfirmView.as_view(), name="factor-totp-confirm"),
+    path("factors/backup-codes/", factors.BackupCodesView.as_view(), name="factor-backup-codes"),
+    path("factors/<path:persistent_id>/", factors.FactorDetailView.as_view(), name="factor-detail"),
 ]

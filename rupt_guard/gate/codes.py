@@ -1,7 +1,8 @@
-"""Codes of a pending sign-in: checked against the account's limit, then django-otp.
+"""Codes of a pending sign-in, or of a step-up: checked against the account's limit, then
+django-otp.
 
-The HTML challenge and the REST API both submit here, so the limit and the owner's warning
-are the same whichever surface an attacker guesses through.
+The HTML pages and the REST API both submit here, so the limit and the owner's warning are
+the same whichever surface an attacker guesses through.
 """
 
 from __future__ import annotations
@@ -9,13 +10,14 @@ from __future__ import annotations
 import enum
 from typing import Any
 
+import django_otp
 from django.http import HttpRequest
 
 from rupt_guard.choices import ChallengeResult
 from rupt_guard.conf import guard_settings
 from rupt_guard.gate.lifecycle import NotPending, end, notify_unconfirmed, pass_challenge
 from rupt_guard.gate.limits import wrong_code_window
-from rupt_guard.gate.mark import count_failed_code
+from rupt_guard.gate.mark import count_failed_code, note_factor_verified
 
 
 class CodeResult(enum.Enum):
@@ -58,18 +60,39 @@ def submit_code(request: HttpRequest, user: Any, form: Any) -> CodeResult:
     until the window ends: django-otp never sees them, so the owner's factors are not
     throttled further by an attacker's guesses, and no session is touched.
     """
+    if not _verify(request, user, form):
+        return CodeResult.REFUSED
+    try:
+        pass_challenge(request, user, user.otp_device)
+    except NotPending:
+        end(request, ChallengeResult.ENDED)
+        return CodeResult.ENDED
+    return CodeResult.PASSED
+
+
+def submit_step_up(request: HttpRequest, user: Any, form: Any) -> CodeResult:
+    """A signed-in session proves itself again with a factor (``gate.reauth``)."""
+    if not _verify(request, user, form):
+        return CodeResult.REFUSED
+    step_up_passed(request, user.otp_device)
+    return CodeResult.PASSED
+
+
+def step_up_passed(request: HttpRequest, factor: Any) -> None:
+    """``factor`` of the signed-in user was verified just now (a code, or a passkey)."""
+    django_otp.login(request, factor)
+    note_factor_verified(request.session)
+
+
+def _verify(request: HttpRequest, user: Any, form: Any) -> bool:
     limit = AccountCodeLimit(user)
     form.code_limit = limit
     if form.is_valid():
-        try:
-            pass_challenge(request, user, user.otp_device)
-        except NotPending:
-            end(request, ChallengeResult.ENDED)
-            return CodeResult.ENDED
-        return CodeResult.PASSED
+        return True
     if limit.guessed and not form.locked_for:
         session_failures = count_failed_code(request.session)
-        # Guesses spread over many sign-ins warn the owner as surely as guesses in one.
+        # Guesses spread over many sign-ins warn the owner as surely as guesses in one
+        # (a step-up has no pending sign-in: nothing to warn of).
         if max(limit.count, session_failures) >= guard_settings.FAILED_CODES_BEFORE_NOTICE:
             notify_unconfirmed(request)
-    return CodeResult.REFUSED
+    return False

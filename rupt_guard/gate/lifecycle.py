@@ -306,7 +306,7 @@ def _complete(
         session.cycle_key()
         for name, value in auth_keys.items():
             session[name] = value
-        mark_passed(session, device=_pk(device))
+        mark_passed(session, device=_pk(device), factor=True)
         remember_session(session, device, check_pk)
     rotate_token(request)
     _set_user(request, user)

@@ -28,6 +28,10 @@ class Mark:
     tracked_key: str | None = None
     # Pending only: Django's auth keys (user id, backend, hash), held back until the factor.
     auth: dict[str, str] = field(default_factory=dict)
+    # Passed only: when the session passed the gate, and when it last verified a second
+    # factor (a challenge or a step-up); None when its device needed none.
+    passed_at: float | None = None
+    factor_at: float | None = None
 
     @property
     def pending(self) -> bool:
@@ -49,7 +53,13 @@ def read_mark(session: Any) -> Mark | None:
         expires_at=raw.get("expires_at"),
         tracked_key=raw.get("key"),
         auth={str(k): str(v) for k, v in auth.items()} if isinstance(auth, dict) else {},
+        passed_at=_time(raw.get("passed_at")),
+        factor_at=_time(raw.get("factor_at")),
     )
+
+
+def _time(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
 
 
 def mark_pending(
@@ -72,10 +82,19 @@ def hold_auth(session: Any, auth: dict[str, str]) -> None:
         session[SESSION_KEY] = {**raw, "auth": dict(auth)}
 
 
-def mark_passed(session: Any, *, device: int | None) -> Mark:
-    mark = Mark(PASSED, device)
+def mark_passed(session: Any, *, device: int | None, factor: bool = False) -> Mark:
+    """``factor``: the session passed by verifying a second factor just now."""
+    now = time.time()
+    mark = Mark(PASSED, device, passed_at=now, factor_at=now if factor else None)
     _write(session, mark)
     return mark
+
+
+def note_factor_verified(session: Any) -> None:
+    """A signed-in session verified a second factor again (a step-up)."""
+    raw = session.get(SESSION_KEY)
+    if isinstance(raw, dict) and raw.get("state") == PASSED:
+        session[SESSION_KEY] = {**raw, "factor_at": time.time()}
 
 
 def note_tracked_key(session: Any, key: str) -> None:
@@ -94,6 +113,8 @@ def _write(session: Any, mark: Mark) -> None:
             "expires_at": mark.expires_at,
             "key": mark.tracked_key,
             "auth": mark.auth or None,
+            "passed_at": mark.passed_at,
+            "factor_at": mark.factor_at,
         }.items()
         if value is not None
     }

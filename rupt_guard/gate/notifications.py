@@ -1,4 +1,5 @@
-"""Emails to the account owner: a new device signed in; a sign-in stopped at the challenge.
+"""Emails to the account owner: a new device signed in; a sign-in stopped at the challenge;
+staff reset its second factors.
 
 Each carries a signed, expiring, single-use "this wasn't me" link. Emails leave after the
 transaction commits, and a mail server failure is logged, never shown to the user.
@@ -69,6 +70,24 @@ def _send_after_commit(kind: str, request: HttpRequest | None, check: LoginCheck
     transaction.on_commit(lambda: _send(kind, address, context))
 
 
+def notify_factors_reset(user: Any, *, reason: str) -> None:
+    """Staff reset the account's second factors: its owner hears of it (a reset by
+    someone who talked support into it must not go unnoticed)."""
+    address = account_email(user)
+    if not address:
+        return
+    base = canonical_url()
+    path = reverse("rupt_guard:security")
+    context: dict[str, Any] = {
+        "user": user,
+        "reason": reason,
+        "email_fallback": bool(guard_settings.EMAIL_FALLBACK),
+        "security_url": f"{base}{path}" if base else path,
+        "site_name": urlsplit(base).netloc if base else "",
+    }
+    transaction.on_commit(lambda: _send("factors_reset", address, context))
+
+
 def canonical_url() -> str:
     """The site's own address for links in emails: ``SITE_URL``, else the Sites framework.
 
@@ -99,6 +118,10 @@ def _send(kind: str, address: str, context: dict[str, Any]) -> None:
         message.attach_alternative(render_to_string(f"{base}.html", context), "text/html")
         message.send()
     except Exception:
+        check = context.get("check")
         logger.exception(
-            "Could not send the %s email for login check %s", kind, context["check"].pk
+            "Could not send the %s email (login check %s, user %s)",
+            kind,
+            getattr(check, "pk", None),
+            getattr(context.get("user"), "pk", None),
         )

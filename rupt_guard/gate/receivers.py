@@ -11,6 +11,7 @@ from rupt_guard.conf import guard_settings
 from rupt_guard.gate import lifecycle
 from rupt_guard.gate.limits import wrong_code_window
 from rupt_guard.gate.mark import read_mark
+from rupt_guard.gate.notifications import notify_factors_reset
 from rupt_guard.trust.devices import forget_verifications
 
 
@@ -50,3 +51,7 @@ def on_otp_verification_failed(sender: Any, user: Any, **kwargs: Any) -> None:
     window = wrong_code_window(user) if user is not None else None
     if window is not None and not from_challenge:
         window.hit()
+
+
+def on_factors_reset(sender: Any, user: Any, reason: str, **kwargs: Any) -> None:
+    notify_factors_reset(user, reason=reason)

@@ -15,8 +15,9 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from rupt_guard import signals
-from rupt_guard.choices import VerificationMethod
+from rupt_guard.choices import TrustAction, VerificationMethod
 from rupt_guard.models import Device, DeviceSession, LoginCheck
+from rupt_guard.trust.events import record
 from rupt_guard.trust.verification import mark_verified, record_verification, schedule_sync
 
 
@@ -46,11 +47,13 @@ def revoke(
     request: HttpRequest | None = None,
     end_its_sessions: bool = True,
     tell_provider: bool = True,
+    reason: str = "",
 ) -> None:
     """Forget the device's verification: its next sign-in is challenged; its sessions end."""
     with transaction.atomic(using=router.db_for_write(Device)):
         # Its row lock makes a sign-in in flight wait, then see the withdrawal (lifecycle).
         record_verification(device, at=None, sync_pending=tell_provider)
+        record(device.user, TrustAction.DEVICE_REVOKED, by=by, device=device, reason=reason)
         if end_its_sessions:
             end_sessions(device)
         if tell_provider:
@@ -60,26 +63,34 @@ def revoke(
     )
 
 
-def block(device: Device, *, by: Any = None, request: HttpRequest | None = None) -> None:
+def block(
+    device: Device, *, by: Any = None, request: HttpRequest | None = None, reason: str = ""
+) -> None:
     """Refuse the device (``ON_BLOCKED_DEVICE``) and end its sessions."""
     with transaction.atomic(using=router.db_for_write(Device)):
         device.blocked_at = device.trust_revoked_at = timezone.now()
         device.save(update_fields=["blocked_at", "trust_revoked_at"])
+        record(device.user, TrustAction.DEVICE_BLOCKED, by=by, device=device, reason=reason)
         end_sessions(device)
     signals.device_blocked.send(
         sender=Device, user=device.user, device=device, by=by, request=request
     )
 
 
-def unblock(device: Device) -> None:
-    device.blocked_at = None
-    device.save(update_fields=["blocked_at"])
+def unblock(device: Device, *, by: Any = None, reason: str = "") -> None:
+    with transaction.atomic(using=router.db_for_write(Device)):
+        device.blocked_at = None
+        device.save(update_fields=["blocked_at"])
+        record(device.user, TrustAction.DEVICE_UNBLOCKED, by=by, device=device, reason=reason)
 
 
-def verify_by_staff(device: Device, *, by: Any, request: HttpRequest | None = None) -> None:
+def verify_by_staff(
+    device: Device, *, by: Any, request: HttpRequest | None = None, reason: str = ""
+) -> None:
     staff = f"staff:{getattr(by, 'pk', '')}"
     with transaction.atomic(using=router.db_for_write(Device)):
         mark_verified(device, VerificationMethod.ADMIN, verified_with=staff)
+        record(device.user, TrustAction.DEVICE_VERIFIED, by=by, device=device, reason=reason)
     signals.device_verified.send(
         sender=Device,
         user=device.user,
@@ -97,7 +108,7 @@ def forget_verifications(user: Any) -> int:
     """
     devices = list(Device.objects.filter(user=user, verified_at__isnull=False))
     for device in devices:
-        revoke(device, end_its_sessions=False)
+        revoke(device, end_its_sessions=False, reason="password changed")
     return len(devices)
 
 
@@ -106,5 +117,5 @@ def detach(external_id: str) -> int:
     account that has it and end its sessions. Nothing is pushed back to the provider."""
     devices = list(Device.objects.filter(external_id=external_id).select_related("user"))
     for device in devices:
-        revoke(device, tell_provider=False)
+        revoke(device, tell_provider=False, reason="detached by the provider")
     return len(devices)

@@ -24,6 +24,7 @@ class FactorKind:
     method: VerificationMethod
     model: str  # "app_label.ModelName" of the django-otp plugin
     strength: int  # the strongest is offered first
+    takes_code: bool = True  # False: verified by its own ceremony (a passkey), not a code
 
     @property
     def label(self) -> str:
@@ -31,6 +32,12 @@ class FactorKind:
 
 
 KINDS: tuple[FactorKind, ...] = (
+    FactorKind(
+        VerificationMethod.PASSKEY,
+        "django_otp_webauthn.WebAuthnCredential",
+        strength=40,
+        takes_code=False,
+    ),
     FactorKind(VerificationMethod.TOTP, "otp_totp.TOTPDevice", strength=30),
     FactorKind(VerificationMethod.BACKUP_CODE, "otp_static.StaticDevice", strength=20),
     FactorKind(VerificationMethod.EMAIL, "otp_email.EmailDevice", strength=10),
@@ -53,6 +60,11 @@ def kind_of(factor: Any) -> FactorKind:
 def method_for(factor: Any) -> VerificationMethod:
     """What a device verified by ``factor`` records as its verification method."""
     return kind_of(factor).method
+
+
+def takes_code(factor: Any) -> bool:
+    """Can the factor be verified by typing a code (django-otp's ``verify_token``)?"""
+    return kind_of(factor).takes_code
 
 
 def sends_code(factor: Any) -> bool:

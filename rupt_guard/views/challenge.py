@@ -66,7 +66,9 @@ class ChallengeView(View):
             "form": form,
             "pending_user": self.user,
             "devices": form.devices,
-            "email_devices": [d for d in form.devices if sends_code(d)],
+            "code_devices": form.code_devices,
+            "passkeys": form.passkeys,
+            "email_devices": [d for d in form.code_devices if sends_code(d)],
             "next": safe_next(request),
         }
         return render(request, self.template_name, context)

@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django_otp.forms import OTPTokenForm
 
-from rupt_guard.trust.factors import challenge_devices, method_for
+from rupt_guard.trust.factors import challenge_devices, method_for, takes_code
 
 
 class ChallengeForm(OTPTokenForm):
@@ -35,9 +35,12 @@ class ChallengeForm(OTPTokenForm):
             {"autocomplete": "one-time-code", "inputmode": "text", "autofocus": True}
         )
         self.devices = challenge_devices(user)
+        # A passkey has its own ceremony (rupt_guard.passkeys), never a typed code.
+        self.code_devices = [device for device in self.devices if takes_code(device)]
+        self.passkeys = [device for device in self.devices if not takes_code(device)]
         choices = [
             (device.persistent_id, f"{method_for(device).label}: {device.name}")
-            for device in self.devices
+            for device in self.code_devices
         ]
         self.fields["otp_device"].choices = choices
         if len(choices) == 1:
@@ -73,7 +76,7 @@ class ChallengeForm(OTPTokenForm):
         # django-otp checks only that the chosen device is the user's; it must also be one
         # this challenge offers (not, say, the email fallback once the user has a TOTP).
         chosen = self.cleaned_data.get("otp_device")
-        if chosen and chosen not in {device.persistent_id for device in self.devices}:
+        if chosen and chosen not in {device.persistent_id for device in self.code_devices}:
             raise forms.ValidationError(
                 self.otp_error_messages["device_required"], code="device_required"
             )

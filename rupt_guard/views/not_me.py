@@ -36,7 +36,9 @@ class NotMeView(View):
         if claimed != 1:
             return self._render(request, check, "used")
         if check.device is not None and check.device.blocked_at is None:
-            device_actions.block(check.device, by=None, request=request)
+            device_actions.block(
+                check.device, by=None, request=request, reason="reported from the email link"
+            )
         # Also the sessions of a sign-in whose device is unknown (it sent no token).
         device_actions.end_sign_in_sessions(check)
         return self._render(request, check, "done")

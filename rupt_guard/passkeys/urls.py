@@ -1,0 +1,3 @@
+"""URLs of the passkey ceremonies, inside the ``rupt_guard`` namespace."""
+
+urlpatterns: list = []

@@ -82,6 +82,8 @@ LOGOUT_REDIRECT_URL = "home"
 
 DEFAULT_FROM_EMAIL = "demo@localhost"
 OTP_EMAIL_SUBJECT = "Your sign-in code: {token}"
+# The name an authenticator app shows beside the account (django-otp's setting).
+OTP_TOTP_ISSUER = "rupt_guard demo"
 if os.environ.get("DEMO_EMAIL_DIR"):
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     EMAIL_FILE_PATH = os.environ["DEMO_EMAIL_DIR"]

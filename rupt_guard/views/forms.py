@@ -34,17 +34,23 @@ class ChallengeForm(OTPTokenForm):
         self.fields["otp_token"].widget.attrs.update(
             {"autocomplete": "one-time-code", "inputmode": "text", "autofocus": True}
         )
-        self.devices = challenge_devices(user)
-        # A passkey has its own ceremony (rupt_guard.passkeys), never a typed code.
-        self.code_devices = [device for device in self.devices if takes_code(device)]
-        self.passkeys = [device for device in self.devices if not takes_code(device)]
-        choices = [
-            (device.persistent_id, f"{method_for(device).label}: {device.name}")
-            for device in self.code_devices
-        ]
+        choices = self.device_choices(user)
         self.fields["otp_device"].choices = choices
         if len(choices) == 1:
             self.fields["otp_device"].initial = choices[0][0]
+
+    def device_choices(self, user: Any) -> list[tuple[str, str]]:  # type: ignore[override]
+        """The factors this challenge offers, named by kind. django-otp calls this again
+        when it re-renders a refused form, where its own list would show every device."""
+        if not hasattr(self, "devices"):
+            self.devices = challenge_devices(user)
+            # A passkey has its own ceremony (rupt_guard.passkeys), never a typed code.
+            self.code_devices = [device for device in self.devices if takes_code(device)]
+            self.passkeys = [device for device in self.devices if not takes_code(device)]
+        return [
+            (device.persistent_id, f"{method_for(device).label}: {device.name}")
+            for device in self.code_devices
+        ]
 
     # The account's wrong-code limit (set by gate.codes.submit_code), taken where django-otp
     # verifies a code; and, once it refused, the seconds left.

@@ -1,0 +1,113 @@
+"""Factors in headless Chromium on the demo site: enrol an authenticator app by reading the
+secret the page shows, make backup codes (twice: the first set stops working), download
+them, and pass a challenge from a new browser with each."""
+
+from __future__ import annotations
+
+import os
+from base64 import b32decode
+
+import pytest
+
+from .conftest import CHROMIUM
+
+if not os.path.exists(CHROMIUM):
+    pytest.skip("Chromium is not installed (apt-get install chromium)", allow_module_level=True)
+
+from django_otp.oath import TOTP
+from playwright.sync_api import Page
+
+from .test_demo_browser import ARTIFACTS, Demo, browser, demo, on_challenge, sign_in
+
+pytestmark = pytest.mark.browser
+__all__ = ["browser", "demo"]  # the demo site and Chromium, as fixtures of this module
+
+
+def code_for(secret: str, steps_ahead: int = 0) -> str:
+    raw = secret.replace(" ", "")
+    return f"{TOTP(b32decode(raw + '=' * (-len(raw) % 8)), drift=steps_ahead).token():06d}"
+
+
+def pass_with_email(page: Page, demo: Demo) -> None:
+    sent = demo.emails()
+    with page.expect_navigation():
+        page.click("text=Email me a code")
+    page.fill("#id_otp_token", demo.latest_code(after=sent))
+    with page.expect_navigation():
+        page.click("button:has-text('Confirm')")
+
+
+def pass_with(page: Page, demo: Demo, factor_label: str, code: str) -> None:
+    assert on_challenge(page)
+    page.select_option("#id_otp_device", label=factor_label)
+    page.fill("#id_otp_token", code)
+    with page.expect_navigation():
+        page.click("button:has-text('Confirm')")
+    assert page.url == f"{demo.url}/private/"
+
+
+def test_enrol_an_app_and_backup_codes_then_pass_challenges_with_them(browser, demo, tmp_path):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, accept_downloads=True)
+    page = context.new_page()
+    sign_in(page, demo)
+    pass_with_email(page, demo)
+    page.click("text=Security: your second factors")
+    assert page.is_visible("text=code sent to your email address")
+
+    page.click("text=Add an authenticator app")
+    assert page.locator(".rupt-guard-qr svg").count() == 1
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "totp-setup.png"), full_page=True)
+    secret = page.inner_text("[data-rupt-guard-secret]")
+    page.fill("#id_name", "Test phone")
+    page.fill("#id_otp_token", code_for(secret))
+    with page.expect_navigation():
+        page.click("button:has-text('Add the app')")
+    assert page.is_visible("text=Your authenticator app was added.")
+    assert page.is_visible("text=Test phone")
+
+    page.click("a:has-text('Get backup codes')")
+    with page.expect_navigation():
+        page.click("button:has-text('Get backup codes')")
+    first = page.locator("[data-rupt-guard-codes] code").all_inner_texts()
+    assert len(first) == 10
+    with page.expect_navigation():
+        page.click("text=I have saved them")
+    page.click("a:has-text('Backup codes')")
+    assert page.is_visible("text=You have 10 unused backup codes.")
+    with page.expect_navigation():
+        page.click("text=Make new backup codes")
+    second = page.locator("[data-rupt-guard-codes] code").all_inner_texts()
+    assert len(second) == 10 and not set(first) & set(second)
+    with page.expect_download() as download:
+        page.click("text=Download as a text file")
+    saved = tmp_path / "codes.txt"
+    download.value.save_as(saved)
+    assert all(code in saved.read_text() for code in second)
+    page.screenshot(path=str(ARTIFACTS / "backup-codes.png"), full_page=True)
+    context.close()
+
+    # A new browser (a new device) passes its challenge with the app...
+    with_app = browser.new_context()
+    page = with_app.new_page()
+    sign_in(page, demo)
+    pass_with(page, demo, "Authenticator app: Test phone", code_for(secret, steps_ahead=1))
+    with_app.close()
+
+    # ... and another with a backup code of the second set; one of the first is refused.
+    with_code = browser.new_context()
+    page = with_code.new_page()
+    sign_in(page, demo)
+    page.select_option("#id_otp_device", label="Backup code: Backup codes")
+    page.fill("#id_otp_token", first[0])
+    with page.expect_navigation():
+        page.click("button:has-text('Confirm')")
+    assert on_challenge(page) and page.is_visible("text=That code is not valid")
+    # Refused, the form still offers the same factors by name (not every device).
+    assert page.locator("#id_otp_device option").all_inner_texts() == [
+        "Authenticator app: Test phone",
+        "Backup code: Backup codes",
+    ]
+    page.wait_for_timeout(1100)  # django-otp's back-off after a wrong code
+    pass_with(page, demo, "Backup code: Backup codes", second[0])
+    with_code.close()

@@ -18,6 +18,7 @@ class RuptGuardConfig(AppConfig):
 
         from rupt_guard import checks  # noqa: F401  (registers the system checks)
         from rupt_guard.gate.receivers import (
+            on_factors_changed,
             on_factors_reset,
             on_otp_verification_failed,
             on_user_logged_in,
@@ -25,7 +26,7 @@ class RuptGuardConfig(AppConfig):
             on_user_saved,
         )
         from rupt_guard.providers import logs
-        from rupt_guard.signals import factors_reset
+        from rupt_guard.signals import factors_changed, factors_reset
 
         user_logged_in.connect(on_user_logged_in, dispatch_uid="rupt_guard_user_logged_in")
         user_logged_out.connect(on_user_logged_out, dispatch_uid="rupt_guard_user_logged_out")
@@ -36,6 +37,7 @@ class RuptGuardConfig(AppConfig):
             on_otp_verification_failed, dispatch_uid="rupt_guard_otp_verification_failed"
         )
         factors_reset.connect(on_factors_reset, dispatch_uid="rupt_guard_factors_reset")
+        factors_changed.connect(on_factors_changed, dispatch_uid="rupt_guard_factors_changed")
         logs.install()
 
         if apps.is_installed("django.contrib.admin"):

@@ -64,6 +64,8 @@ DEFAULTS: dict[str, Any] = {
     # Emails to the account: a new device signed in; a sign-in stopped at the challenge.
     "NOTIFY_NEW_DEVICE": True,
     "NOTIFY_UNCONFIRMED_SIGN_IN": True,
+    # Email the account when its second factors change (added, removed, new backup codes).
+    "NOTIFY_FACTOR_CHANGES": True,
     # Seconds the "this wasn't me" link in those emails stays valid.
     "NOT_ME_LINK_MAX_AGE": 7 * 24 * 3600,
     # Wrong codes in one pending session before the "unconfirmed sign-in" email goes out.

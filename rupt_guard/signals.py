@@ -8,6 +8,9 @@ the class named below and the keyword arguments listed; more may be added later.
 - ``device_revoked``: a device's verification was cleared. ``user``, ``device``, ``by``
   (the acting user or None), ``request``.
 - ``device_blocked``: a device was blocked. ``user``, ``device``, ``by``, ``request``.
+- ``factors_changed``: the user added or removed a second factor, or made new backup
+  codes (``trust.enrolment``). ``user``, ``action`` (a ``TrustAction``), ``label`` (what
+  changed, e.g. "Authenticator app: Phone").
 - ``factors_reset``: staff reset a user's second factors (``trust.recovery``). ``user``,
   ``by`` (the staff member, or None from the command line), ``reason``, ``request``.
 - ``sign_in_completed``: a sign-in passed the gate, at once (allowed) or after its second
@@ -27,6 +30,7 @@ device_verified = Signal()
 device_revoked = Signal()
 device_blocked = Signal()
 factors_reset = Signal()
+factors_changed = Signal()
 login_challenged = Signal()
 sign_in_completed = Signal()
 login_blocked = Signal()

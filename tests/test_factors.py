@@ -246,3 +246,30 @@ def test_a_pending_session_reaches_none_of_it(client, user, login):
         assert response.status_code == 302
         assert not response["Location"].startswith(url)
     assert not TOTPDevice.objects.exists()
+
+
+def test_the_owner_is_emailed_when_factors_change(
+    client, signed_in, mailoutbox, django_capture_on_commit_callbacks
+):
+    before = len(mailoutbox)
+    with django_capture_on_commit_callbacks(execute=True):
+        enrol_totp(client, name="Pixel")
+        client.post(BACKUP)
+    subjects = [m.subject for m in mailoutbox[before:]]
+    assert all(s.startswith("Your second factors changed") for s in subjects)
+    assert len(subjects) == 2
+    assert "A second factor was added to your account: Authenticator app: Pixel." in (
+        mailoutbox[before].body
+    )
+    assert "New backup codes were made" in mailoutbox[before + 1].body
+    assert all(m.to == [signed_in.email] for m in mailoutbox[before:])
+
+
+def test_factor_emails_can_be_turned_off(
+    client, signed_in, mailoutbox, guard_settings_override, django_capture_on_commit_callbacks
+):
+    guard_settings_override(NOTIFY_FACTOR_CHANGES=False)
+    before = len(mailoutbox)
+    with django_capture_on_commit_callbacks(execute=True):
+        enrol_totp(client)
+    assert len(mailoutbox) == before

@@ -70,9 +70,21 @@ def _send_after_commit(kind: str, request: HttpRequest | None, check: LoginCheck
     transaction.on_commit(lambda: _send(kind, address, context))
 
 
+def notify_factors_changed(user: Any, *, action: str, label: str) -> None:
+    """A second factor was added or removed, or backup codes made, from the account."""
+    if not guard_settings.NOTIFY_FACTOR_CHANGES:
+        return
+    _send_to_owner("factors_changed", user, {"action": action, "label": label})
+
+
 def notify_factors_reset(user: Any, *, reason: str) -> None:
     """Staff reset the account's second factors: its owner hears of it (a reset by
     someone who talked support into it must not go unnoticed)."""
+    context = {"reason": reason, "email_fallback": bool(guard_settings.EMAIL_FALLBACK)}
+    _send_to_owner("factors_reset", user, context)
+
+
+def _send_to_owner(kind: str, user: Any, extra: dict[str, Any]) -> None:
     address = account_email(user)
     if not address:
         return
@@ -80,12 +92,11 @@ def notify_factors_reset(user: Any, *, reason: str) -> None:
     path = reverse("rupt_guard:security")
     context: dict[str, Any] = {
         "user": user,
-        "reason": reason,
-        "email_fallback": bool(guard_settings.EMAIL_FALLBACK),
         "security_url": f"{base}{path}" if base else path,
         "site_name": urlsplit(base).netloc if base else "",
+        **extra,
     }
-    transaction.on_commit(lambda: _send("factors_reset", address, context))
+    transaction.on_commit(lambda: _send(kind, address, context))
 
 
 def canonical_url() -> str:

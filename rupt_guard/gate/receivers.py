@@ -11,7 +11,7 @@ from rupt_guard.conf import guard_settings
 from rupt_guard.gate import lifecycle
 from rupt_guard.gate.limits import wrong_code_window
 from rupt_guard.gate.mark import read_mark
-from rupt_guard.gate.notifications import notify_factors_reset
+from rupt_guard.gate.notifications import notify_factors_changed, notify_factors_reset
 from rupt_guard.trust.devices import forget_verifications
 
 
@@ -55,3 +55,7 @@ def on_otp_verification_failed(sender: Any, user: Any, **kwargs: Any) -> None:
 
 def on_factors_reset(sender: Any, user: Any, reason: str, **kwargs: Any) -> None:
     notify_factors_reset(user, reason=reason)
+
+
+def on_factors_changed(sender: Any, user: Any, action: str, label: str, **kwargs: Any) -> None:
+    notify_factors_changed(user, action=action, label=label)

@@ -21,6 +21,7 @@ from django_otp import devices_for_user
 from django_otp.oath import TOTP
 from django_otp.util import random_hex
 
+from rupt_guard import signals
 from rupt_guard.choices import TrustAction, VerificationMethod
 from rupt_guard.conf import guard_settings
 from rupt_guard.trust.events import record
@@ -130,7 +131,7 @@ def confirm_totp(user: Any, key: str, token: str, name: str) -> Any:
     with transaction.atomic(using=_db()):
         _lock_user(user)
         device.save()
-        record(user, TrustAction.FACTOR_ADDED, by=user, label=_describe(device))
+        _changed(user, TrustAction.FACTOR_ADDED, _describe(device))
     return device
 
 
@@ -156,7 +157,7 @@ def regenerate_backup_codes(user: Any) -> list[str]:
             device.save()
         codes = [StaticToken.random_token() for _ in range(count)]
         StaticToken.objects.bulk_create(StaticToken(device=device, token=code) for code in codes)
-        record(user, TrustAction.BACKUP_CODES_GENERATED, by=user, label=_describe(device))
+        _changed(user, TrustAction.BACKUP_CODES_GENERATED, _describe(device))
     return codes
 
 
@@ -173,7 +174,7 @@ def remove_factor(user: Any, factor: Factor) -> None:
     with transaction.atomic(using=_db()):
         _lock_user(user)
         factor.device.delete()
-        record(user, TrustAction.FACTOR_REMOVED, by=user, label=_describe(factor.device))
+        _changed(user, TrustAction.FACTOR_REMOVED, _describe(factor.device))
 
 
 @dataclass(frozen=True)
@@ -199,6 +200,16 @@ def after_removal(user: Any, factor: Factor) -> AfterRemoval:
     fallback = guard_settings.EMAIL_FALLBACK and apps.is_installed("django_otp.plugins.otp_email")
     email = account_email(user) if fallback and not remaining else ""
     return AfterRemoval(remaining=remaining, email=email)
+
+
+def _changed(user: Any, action: TrustAction, label: str) -> None:
+    """Record the change, and tell ``signals.factors_changed`` once it is committed (the
+    owner is emailed: a factor added from a stolen session must not go unnoticed)."""
+    record(user, action, by=user, label=label)
+    transaction.on_commit(
+        lambda: signals.factors_changed.send(sender=Factor, user=user, action=action, label=label),
+        using=_db(),
+    )
 
 
 def _describe(device: Any) -> str:

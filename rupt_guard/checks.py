@@ -366,3 +366,6 @@ def check_webhooks(app_configs: Any = None, **kwargs: Any) -> list:
             id="rupt_guard.I001",
         )
     ]
+
+
+from rupt_guard.passkeys import checks as _passkey_checks  # noqa: E402,F401  (registers them)

@@ -24,6 +24,10 @@ OPEN_WHILE_PENDING = {
     "rupt_guard_api:login",
     "rupt_guard_api:challenge-send",
     "rupt_guard_api:challenge-verify",
+    # The passkey ceremony of the challenge, and the translations its script needs.
+    "rupt_guard:passkey_challenge_begin",
+    "rupt_guard:passkey_challenge_complete",
+    "rupt_guard:passkey_js_catalog",
     "media",
 }
 

@@ -80,9 +80,15 @@ class DeviceSerializer(serializers.ModelSerializer):
 
 class ChallengeMethodSerializer(serializers.Serializer):
     device = serializers.CharField(help_text=_("Persistent id, for challenge/send and verify."))
-    type = serializers.CharField(help_text=_("totp, backup_code, email or otp."))
+    type = serializers.CharField(help_text=_("totp, backup_code, email, passkey or otp."))
     name = serializers.CharField()
     sends_code = serializers.BooleanField(help_text=_("Use challenge/send first."))
+    begin_url = serializers.CharField(
+        required=False, help_text=_("Passkeys only: the ceremony's begin endpoint (JSON).")
+    )
+    complete_url = serializers.CharField(
+        required=False, help_text=_("Passkeys only: the ceremony's complete endpoint (JSON).")
+    )
 
 
 class ChallengeSerializer(serializers.Serializer):

@@ -9,6 +9,7 @@ from typing import Any
 from django.contrib.auth import authenticate, get_user_model, login, logout
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import ensure_csrf_cookie
@@ -46,7 +47,7 @@ from rupt_guard.gate.mark import read_mark
 from rupt_guard.models import Device
 from rupt_guard.providers import get_provider
 from rupt_guard.trust import devices as device_actions
-from rupt_guard.trust.factors import challenge_devices, method_for, sends_code
+from rupt_guard.trust.factors import challenge_devices, method_for, sends_code, takes_code
 from rupt_guard.views.forms import ChallengeForm
 
 logger = logging.getLogger(__name__)
@@ -73,19 +74,25 @@ def signed_in(request: Request, user: Any) -> Response:
     return Response(body, status=status.HTTP_200_OK)
 
 
+def challenge_method(device: Any) -> dict[str, Any]:
+    method: dict[str, Any] = {
+        "device": device.persistent_id,
+        "type": method_for(device).value,
+        "name": device.name,
+        "sends_code": sends_code(device),
+    }
+    if not takes_code(device):
+        # A passkey: its ceremony's JSON endpoints (rupt_guard.passkeys), same session.
+        method["begin_url"] = reverse("rupt_guard:passkey_challenge_begin")
+        method["complete_url"] = reverse("rupt_guard:passkey_challenge_complete")
+    return method
+
+
 def challenge_body(user: Any, expires_at: float | None) -> dict[str, Any]:
     return {
         "status": "challenge_required",
         "challenge": {
-            "methods": [
-                {
-                    "device": device.persistent_id,
-                    "type": method_for(device).value,
-                    "name": device.name,
-                    "sends_code": sends_code(device),
-                }
-                for device in challenge_devices(user)
-            ],
+            "methods": [challenge_method(device) for device in challenge_devices(user)],
             "expires_at": datetime.fromtimestamp(expires_at, UTC).isoformat()
             if expires_at
             else None,

@@ -131,7 +131,7 @@ def confirm_totp(user: Any, key: str, token: str, name: str) -> Any:
     with transaction.atomic(using=_db()):
         _lock_user(user)
         device.save()
-        _changed(user, TrustAction.FACTOR_ADDED, _describe(device))
+        factor_added(user, device)
     return device
 
 
@@ -157,7 +157,7 @@ def regenerate_backup_codes(user: Any) -> list[str]:
             device.save()
         codes = [StaticToken.random_token() for _ in range(count)]
         StaticToken.objects.bulk_create(StaticToken(device=device, token=code) for code in codes)
-        _changed(user, TrustAction.BACKUP_CODES_GENERATED, _describe(device))
+        _changed(user, TrustAction.BACKUP_CODES_GENERATED, describe(device))
     return codes
 
 
@@ -174,7 +174,7 @@ def remove_factor(user: Any, factor: Factor) -> None:
     with transaction.atomic(using=_db()):
         _lock_user(user)
         factor.device.delete()
-        _changed(user, TrustAction.FACTOR_REMOVED, _describe(factor.device))
+        _changed(user, TrustAction.FACTOR_REMOVED, describe(factor.device))
 
 
 @dataclass(frozen=True)
@@ -202,6 +202,12 @@ def after_removal(user: Any, factor: Factor) -> AfterRemoval:
     return AfterRemoval(remaining=remaining, email=email)
 
 
+def factor_added(user: Any, device: Any) -> None:
+    """Record a new factor (any kind: a passkey's ceremony calls this too); call it inside
+    the transaction that saved the device."""
+    _changed(user, TrustAction.FACTOR_ADDED, describe(device))
+
+
 def _changed(user: Any, action: TrustAction, label: str) -> None:
     """Record the change, and tell ``signals.factors_changed`` once it is committed (the
     owner is emailed: a factor added from a stolen session must not go unnoticed)."""
@@ -212,5 +218,6 @@ def _changed(user: Any, action: TrustAction, label: str) -> None:
     )
 
 
-def _describe(device: Any) -> str:
+def describe(device: Any) -> str:
+    """How the audit trail and the owner's email name a factor."""
     return f"{kind_of(device).label}: {device.name}"

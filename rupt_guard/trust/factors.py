@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.apps import apps
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import router, transaction
 from django_otp import devices_for_user
@@ -46,10 +47,17 @@ KINDS: tuple[FactorKind, ...] = (
 OTHER = FactorKind(VerificationMethod.OTP_OTHER, "", strength=0)
 
 
+def _model_label(kind: FactorKind) -> str:
+    if kind.method == VerificationMethod.PASSKEY:
+        # django-otp-webauthn lets a site swap its credential model.
+        return str(getattr(settings, "OTP_WEBAUTHN_CREDENTIAL_MODEL", None) or kind.model)
+    return kind.model
+
+
 def kind_of(factor: Any) -> FactorKind:
     for kind in KINDS:
         try:
-            model = apps.get_model(kind.model)
+            model = apps.get_model(_model_label(kind))
         except LookupError:
             continue  # that plugin is not installed
         if isinstance(factor, model):

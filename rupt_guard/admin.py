@@ -304,6 +304,42 @@ class DeviceAdmin(DeviceColumns, admin.ModelAdmin):
         super().delete_queryset(request, queryset)
 
 
+class ReadOnlyTrail(admin.ModelAdmin):
+    """An audit trail: read-only, fast on millions of rows, searched by exact username."""
+
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    # Facet counts are one COUNT per filter choice over the whole table.
+    show_facets = admin.ShowFacets.NEVER
+    search_help_text = _("The exact username of the account.")
+
+    def get_search_fields(self, request: HttpRequest) -> list[str]:
+        # Only shows the search box; get_search_results() does the (indexed) lookup.
+        return [f"user__{get_user_model().USERNAME_FIELD}"]
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        # An exact match on the (unique, indexed) username, then the (user, created_at)
+        # index: a "contains" search would scan every check ever recorded. Email is not
+        # searchable here because Django's user table has no index on it.
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        user_model = get_user_model()
+        users = user_model._default_manager.filter(**{user_model.USERNAME_FIELD: term})
+        return queryset.filter(user__in=users.values("pk")), False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 def _breaker_status() -> breaker.Status | None:
     try:
         return breaker.status()
@@ -312,7 +348,7 @@ def _breaker_status() -> breaker.Status | None:
 
 
 @admin.register(LoginCheck)
-class LoginCheckAdmin(admin.ModelAdmin):
+class LoginCheckAdmin(ReadOnlyTrail):
     """The audit trail: read-only, and fast on millions of rows."""
 
     list_display = (
@@ -330,11 +366,6 @@ class LoginCheckAdmin(admin.ModelAdmin):
     list_filter = ("decision", "reason", "source", "provider_error")
     list_select_related = ("user", "device")
     ordering = ("-created_at",)  # indexed (rupt_guard_check_time)
-    paginator = EstimatedCountPaginator
-    show_full_result_count = False
-    # Facet counts are one COUNT per filter choice over the whole table.
-    show_facets = admin.ShowFacets.NEVER
-    search_help_text = _("The exact username of the account.")
     change_list_template = "rupt_guard/admin/logincheck_change_list.html"
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> Any:
@@ -374,67 +405,15 @@ class LoginCheckAdmin(admin.ModelAdmin):
         self.message_user(request, _("Circuit breaker: %(state)s.") % {"state": choice})
         return HttpResponseRedirect(reverse("admin:rupt_guard_logincheck_changelist"))
 
-    def get_search_fields(self, request: HttpRequest) -> list[str]:
-        # Only shows the search box; get_search_results() does the (indexed) lookup.
-        return [f"user__{get_user_model().USERNAME_FIELD}"]
-
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet, search_term: str
-    ) -> tuple[QuerySet, bool]:
-        # An exact match on the (unique, indexed) username, then the (user, created_at)
-        # index: a "contains" search would scan every check ever recorded. Email is not
-        # searchable here because Django's user table has no index on it.
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        user_model = get_user_model()
-        users = user_model._default_manager.filter(**{user_model.USERNAME_FIELD: term})
-        return queryset.filter(user__in=users.values("pk")), False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(TrustEvent)
-class TrustEventAdmin(admin.ModelAdmin):
+class TrustEventAdmin(ReadOnlyTrail):
     """Who changed trust, and why: read-only, as an audit trail must be."""
 
     list_display = ("created_at", "user", "action", "device_label", "actor_name", "reason")
     list_filter = ("action",)
     list_select_related = ("user",)
-    ordering = ("-created_at",)
-    paginator = EstimatedCountPaginator
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
-    search_help_text = _("The exact username of the account.")
-
-    def get_search_fields(self, request: HttpRequest) -> list[str]:
-        return [f"user__{get_user_model().USERNAME_FIELD}"]
-
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet, search_term: str
-    ) -> tuple[QuerySet, bool]:
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        user_model = get_user_model()
-        users = user_model._default_manager.filter(**{user_model.USERNAME_FIELD: term})
-        return queryset.filter(user__in=users.values("pk")), False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    ordering = ("-created_at",)  # indexed (rupt_guard_event_time)
 
 
 def _offer_reset_in_user_admin() -> None:

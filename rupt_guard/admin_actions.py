@@ -17,7 +17,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, ngettext_lazy
 
 from rupt_guard.models import Device
 from rupt_guard.trust import devices
@@ -85,95 +85,82 @@ def _each(
     return count
 
 
-@admin.action(description=_("Mark the selected devices verified"), permissions=["change"])
-def mark_verified(modeladmin: Any, request: HttpRequest, queryset: QuerySet) -> Any:
-    def act(rows: QuerySet, data: dict[str, Any]) -> int:
-        count = _each(
-            rows,
-            lambda d: devices.verify_by_staff(
-                d, by=request.user, request=request, reason=data["reason"]
-            ),
-        )
-        _report(
-            modeladmin,
-            request,
-            count,
-            ngettext(
-                "%(count)d device was marked verified.",
-                "%(count)d devices were marked verified.",
-                count,
-            ),
-        )
-        return count
+def device_action(
+    name: str,
+    *,
+    description: Any,
+    title: Any,
+    act: Callable[[Device, HttpRequest, str], None],
+    message: Any,  # ngettext_lazy(singular, plural, "count")
+    keep: Callable[[Device], bool] = bool,
+) -> Callable[..., Any]:
+    """An admin action that asks why, then runs ``act(device, request, reason)`` on each
+    selected device ``keep`` accepts, and says how many it changed."""
 
-    return ask_reason(modeladmin, request, queryset, title=_("Mark devices verified"), act=act)
+    def action(modeladmin: Any, request: HttpRequest, queryset: QuerySet) -> Any:
+        def apply(rows: QuerySet, data: dict[str, Any]) -> int:
+            count = _each(rows, lambda device: act(device, request, data["reason"]), keep)
+            _report(modeladmin, request, count, message)
+            return count
+
+        return ask_reason(modeladmin, request, queryset, title=title, act=apply)
+
+    action.__name__ = name
+    return admin.action(description=description, permissions=["change"])(action)
 
 
-@admin.action(
-    description=_("Revoke the verification of the selected devices"), permissions=["change"]
+mark_verified = device_action(
+    "mark_verified",
+    description=_("Mark the selected devices verified"),
+    title=_("Mark devices verified"),
+    act=lambda d, request, reason: devices.verify_by_staff(
+        d, by=request.user, request=request, reason=reason
+    ),
+    message=ngettext_lazy(
+        "%(count)d device was marked verified.",
+        "%(count)d devices were marked verified.",
+        "count",
+    ),
 )
-def revoke_verification(modeladmin: Any, request: HttpRequest, queryset: QuerySet) -> Any:
-    def act(rows: QuerySet, data: dict[str, Any]) -> int:
-        count = _each(
-            rows,
-            lambda d: devices.revoke(d, by=request.user, request=request, reason=data["reason"]),
-        )
-        _report(
-            modeladmin,
-            request,
-            count,
-            ngettext(
-                "%(count)d device lost its verification; its sessions were ended.",
-                "%(count)d devices lost their verification; their sessions were ended.",
-                count,
-            ),
-        )
-        return count
-
-    return ask_reason(modeladmin, request, queryset, title=_("Revoke verification"), act=act)
-
-
-@admin.action(description=_("Block the selected devices"), permissions=["change"])
-def block(modeladmin: Any, request: HttpRequest, queryset: QuerySet) -> Any:
-    def act(rows: QuerySet, data: dict[str, Any]) -> int:
-        # An already blocked device keeps the time it was first blocked.
-        count = _each(
-            rows,
-            lambda d: devices.block(d, by=request.user, request=request, reason=data["reason"]),
-            keep=lambda d: d.blocked_at is None,
-        )
-        _report(
-            modeladmin,
-            request,
-            count,
-            ngettext(
-                "%(count)d device was blocked; its sessions were ended.",
-                "%(count)d devices were blocked; their sessions were ended.",
-                count,
-            ),
-        )
-        return count
-
-    return ask_reason(modeladmin, request, queryset, title=_("Block devices"), act=act)
-
-
-@admin.action(description=_("Unblock the selected devices"), permissions=["change"])
-def unblock(modeladmin: Any, request: HttpRequest, queryset: QuerySet) -> Any:
-    def act(rows: QuerySet, data: dict[str, Any]) -> int:
-        count = _each(
-            rows,
-            lambda d: devices.unblock(d, by=request.user, reason=data["reason"]),
-            keep=lambda d: d.blocked_at is not None,
-        )
-        _report(
-            modeladmin,
-            request,
-            count,
-            ngettext("%(count)d device was unblocked.", "%(count)d devices were unblocked.", count),
-        )
-        return count
-
-    return ask_reason(modeladmin, request, queryset, title=_("Unblock devices"), act=act)
+revoke_verification = device_action(
+    "revoke_verification",
+    description=_("Revoke the verification of the selected devices"),
+    title=_("Revoke verification"),
+    act=lambda d, request, reason: devices.revoke(
+        d, by=request.user, request=request, reason=reason
+    ),
+    message=ngettext_lazy(
+        "%(count)d device lost its verification; its sessions were ended.",
+        "%(count)d devices lost their verification; their sessions were ended.",
+        "count",
+    ),
+)
+block = device_action(
+    "block",
+    description=_("Block the selected devices"),
+    title=_("Block devices"),
+    act=lambda d, request, reason: devices.block(
+        d, by=request.user, request=request, reason=reason
+    ),
+    message=ngettext_lazy(
+        "%(count)d device was blocked; its sessions were ended.",
+        "%(count)d devices were blocked; their sessions were ended.",
+        "count",
+    ),
+    keep=lambda d: d.blocked_at is None,  # an already blocked one keeps its first time
+)
+unblock = device_action(
+    "unblock",
+    description=_("Unblock the selected devices"),
+    title=_("Unblock devices"),
+    act=lambda d, request, reason: devices.unblock(d, by=request.user, reason=reason),
+    message=ngettext_lazy(
+        "%(count)d device was unblocked.",
+        "%(count)d devices were unblocked.",
+        "count",
+    ),
+    keep=lambda d: d.blocked_at is not None,
+)
 
 
 def _reset_users(

@@ -14,7 +14,7 @@ from typing import Any
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from rest_framework import status
-from rest_framework.exceptions import NotFound, PermissionDenied, Throttled, ValidationError
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -35,6 +35,7 @@ from rupt_guard.api.serializers import (
     TotpEnrolmentSerializer,
 )
 from rupt_guard.api.throttling import ChallengeThrottle
+from rupt_guard.api.views import code_form, refuse
 from rupt_guard.gate import codes
 from rupt_guard.gate.reauth import (
     forget_totp_key,
@@ -102,20 +103,9 @@ class ReauthenticateView(APIView):
         responses={200: RecentSerializer, 400: ErrorSerializer, 429: ErrorSerializer},
     )
     def post(self, request: Request) -> Response:
-        serializer = ChallengeVerifySerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        form = ChallengeForm(
-            request.user,
-            request._request,
-            data={
-                "otp_device": serializer.validated_data["device"],
-                "otp_token": serializer.validated_data["token"],
-            },
-        )
+        form = code_form(request, request.user)
         if codes.submit_step_up(request._request, request.user, form) != codes.CodeResult.PASSED:
-            if form.locked_for:
-                raise Throttled(wait=form.locked_for, detail=form.non_field_errors()[0])
-            raise ValidationError({"non_field_errors": form.non_field_errors()})
+            refuse(form)
         return Response({"status": "ok", "recent_until": _when(recent_until(request._request))})
 
 

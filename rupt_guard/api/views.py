@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from django.contrib.auth import authenticate, get_user_model, login, logout
 from django.db.models import QuerySet
@@ -98,6 +98,24 @@ def challenge_body(user: Any, expires_at: float | None) -> dict[str, Any]:
             else None,
         },
     }
+
+
+def code_form(request: Request, user: Any) -> ChallengeForm:
+    """The challenge form (django-otp's), bound to a ``ChallengeVerifySerializer`` body."""
+    serializer = ChallengeVerifySerializer(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    data = {
+        "otp_device": serializer.validated_data["device"],
+        "otp_token": serializer.validated_data["token"],
+    }
+    return ChallengeForm(user, request._request, data=data)
+
+
+def refuse(form: ChallengeForm) -> NoReturn:
+    """A refused code: 429 with the time left once the account is locked, else 400."""
+    if form.locked_for:
+        raise Throttled(wait=form.locked_for, detail=form.non_field_errors()[0])
+    raise ValidationError({"non_field_errors": form.non_field_errors()})
 
 
 class LoginView(APIView):
@@ -238,17 +256,8 @@ class ChallengeVerifyView(PendingChallengeView):
         },
     )
     def post(self, request: Request) -> Response:
-        serializer = ChallengeVerifySerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
         user = self.pending_user
-        form = ChallengeForm(
-            user,
-            request._request,
-            data={
-                "otp_device": serializer.validated_data["device"],
-                "otp_token": serializer.validated_data["token"],
-            },
-        )
+        form = code_form(request, user)
         result = codes.submit_code(request._request, user, form)
         if result == codes.CodeResult.ENDED:
             return Response(
@@ -259,9 +268,7 @@ class ChallengeVerifyView(PendingChallengeView):
                 status=status.HTTP_401_UNAUTHORIZED,
             )
         if result == codes.CodeResult.REFUSED:
-            if form.locked_for:
-                raise Throttled(wait=form.locked_for, detail=form.non_field_errors()[0])
-            raise ValidationError({"non_field_errors": form.non_field_errors()})
+            refuse(form)
         return signed_in(request, user)
 
 

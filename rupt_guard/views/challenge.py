@@ -32,6 +32,18 @@ def safe_next(request: HttpRequest) -> str:
     return resolve_url(settings.LOGIN_REDIRECT_URL)
 
 
+def code_form_context(request: HttpRequest, form: ChallengeForm) -> dict[str, Any]:
+    """What ``includes/code_form.html`` and ``includes/passkey_verify.html`` read."""
+    return {
+        "form": form,
+        "devices": form.devices,
+        "code_devices": form.code_devices,
+        "passkeys": form.passkeys,
+        "email_devices": [d for d in form.code_devices if sends_code(d)],
+        "next": safe_next(request),
+    }
+
+
 @method_decorator([never_cache, sensitive_post_parameters("otp_token")], name="dispatch")
 class ChallengeView(View):
     """The second factor of a pending sign-in. The session is anonymous here: the pending
@@ -62,15 +74,7 @@ class ChallengeView(View):
         return self.render(request, form)
 
     def render(self, request: HttpRequest, form: ChallengeForm) -> HttpResponse:
-        context = {
-            "form": form,
-            "pending_user": self.user,
-            "devices": form.devices,
-            "code_devices": form.code_devices,
-            "passkeys": form.passkeys,
-            "email_devices": [d for d in form.code_devices if sends_code(d)],
-            "next": safe_next(request),
-        }
+        context = {**code_form_context(request, form), "pending_user": self.user}
         return render(request, self.template_name, context)
 
 

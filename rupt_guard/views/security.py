@@ -36,7 +36,7 @@ from rupt_guard.gate.reauth import (
 from rupt_guard.models import Device
 from rupt_guard.trust import enrolment
 from rupt_guard.trust.factors import challenge_devices, sends_code
-from rupt_guard.views.challenge import safe_next
+from rupt_guard.views.challenge import code_form_context, safe_next
 from rupt_guard.views.devices import trusted_session_required
 from rupt_guard.views.forms import ChallengeForm
 
@@ -109,15 +109,7 @@ class ReauthenticateView(View):
         return self.render(request, form)
 
     def render(self, request: HttpRequest, form: ChallengeForm) -> HttpResponse:
-        context = {
-            "form": form,
-            "devices": form.devices,
-            "code_devices": form.code_devices,
-            "passkeys": form.passkeys,
-            "email_devices": [d for d in form.code_devices if sends_code(d)],
-            "next": safe_next(request),
-        }
-        return render(request, self.template_name, context)
+        return render(request, self.template_name, code_form_context(request, form))
 
 
 class TotpConfirmForm(forms.Form):

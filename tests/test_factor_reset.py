@@ -194,3 +194,16 @@ def test_the_audit_trail_keeps_a_deleted_device_and_actor(admin_client, user):
     event = TrustEvent.objects.get()
     assert (event.device, event.actor) == (None, None)
     assert (event.device_label, event.actor_name) == ("Work laptop", "root")
+
+
+def test_trust_latest_device_never_trusts_an_older_device(user, capsys):
+    """The owner's latest sign-in sent no token: the device of an earlier one (perhaps an
+    attacker's) must not be trusted in its place."""
+    older = Device.objects.create(user=user, external_id="someone-elses")
+    common = {"source": CheckSource.FORM, "decision": Decision.CHALLENGE}
+    LoginCheck.objects.create(user=user, device=older, reason=Reason.NEW_DEVICE, **common)
+    LoginCheck.objects.create(user=user, device=None, reason=Reason.MISSING_TOKEN, **common)
+    call_command("rupt_guard_reset_factors", "alice", reason=REASON, trust_latest_device=True)
+    older.refresh_from_db()
+    assert older.verified_at is None
+    assert "nothing was trusted" in capsys.readouterr().out

@@ -760,11 +760,14 @@ def test_its_own_urls_routed_are_a_warning(settings):
 # -- a single-page app: the API's challenge names the passkey ceremony ---------------------
 
 
-def test_an_api_sign_in_passes_its_challenge_with_a_passkey(user, passkey, rupt_server):
+def test_an_api_sign_in_passes_its_challenge_with_a_passkey(
+    user, passkey, rupt_server, guard_settings_override
+):
     from rest_framework.test import APIClient
 
     from .conftest import PASSWORD
 
+    guard_settings_override(LOGIN_RESPONSE="tests.test_api.issue_token")
     api = APIClient(enforce_csrf_checks=True)
     api.get("/api/rupt-guard/login/")  # the csrftoken cookie, as an SPA gets it
     csrf = {"HTTP_X_CSRFTOKEN": api.cookies["csrftoken"].value}
@@ -784,4 +787,6 @@ def test_an_api_sign_in_passes_its_challenge_with_a_passkey(user, passkey, rupt_
     assert options.status_code == 200, options.content
     done = api.post(method["complete_url"], passkey.get(options.json()), format="json", **csrf)
     assert done.status_code == 200, done.content
+    # The site's own token, as the API's sign-in would have given it.
+    assert done.json()["token"] == f"site-token-{user.pk}"
     assert api.get("/api/rupt-guard/devices/").status_code == 200

@@ -40,6 +40,7 @@ from django_otp_webauthn.views import (
 from webauthn.helpers import bytes_to_base64url
 
 from rupt_guard.choices import ChallengeResult
+from rupt_guard.conf import guard_settings
 from rupt_guard.gate import lifecycle
 from rupt_guard.gate.codes import step_up_passed
 from rupt_guard.gate.mark import read_mark
@@ -261,6 +262,15 @@ class ChallengeCompleteView(PendingSignIn, VerificationComplete):
             # Withdrawn while it waited (device blocked, sign-in reported, session ended).
             lifecycle.end(self.request, ChallengeResult.ENDED)
             raise ChallengeEnded() from None
+
+    def get_success_data(self, device: Any) -> dict[str, Any]:
+        # As the REST API's sign-in answers: an SPA that issues its own token on sign-in
+        # (LOGIN_RESPONSE) gets it here too.
+        data = dict(super().get_success_data(device))
+        hook = guard_settings.LOGIN_RESPONSE
+        if hook is not None:
+            data.update(hook(self.request, self.user))
+        return data
 
 
 class StepUpBeginView(SignedIn, VerificationBegin):

@@ -63,8 +63,10 @@ def reset_factors(
                 revoked += 1
         trusted = None
         if trust_latest_device:
+            # The latest sign-in itself, not the latest one with a device: when it sent no
+            # token, an older device (perhaps not the owner's) must not be trusted instead.
             latest = (
-                LoginCheck.objects.filter(user=user, device__isnull=False)
+                LoginCheck.objects.filter(user=user)
                 .select_related("device")
                 .order_by("-created_at", "-pk")
                 .first()

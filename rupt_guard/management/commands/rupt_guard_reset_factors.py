@@ -56,7 +56,10 @@ class Command(BaseCommand):
             self.stdout.write(f"Forgot the verification of {reset.devices_revoked} device(s).")
         if options["trust_latest_device"]:
             if reset.device_trusted is None:
-                self.stdout.write("No sign-in with a known device yet: nothing was trusted.")
+                self.stdout.write(
+                    "The latest sign-in has no known device (none yet, or it sent no "
+                    "identification token): nothing was trusted."
+                )
             else:
                 self.stdout.write(f"Trusted the device {reset.device_trusted}.")
 

@@ -34,6 +34,15 @@ class ReasonForm(forms.Form):
 
 
 class ResetForm(ReasonForm):
+    reason = forms.CharField(
+        label=_("Why?"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=1000,
+        help_text=_(
+            "Kept in the audit trail with your name, and quoted in the email to the "
+            "account's owner."
+        ),
+    )
     forget_devices = forms.BooleanField(
         label=_("Also forget every device's verification and end its sessions"),
         required=False,

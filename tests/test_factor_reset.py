@@ -117,22 +117,37 @@ def test_the_command_needs_a_real_user_and_a_reason(user, alice_factors):
 
 
 def test_a_superuser_without_email_gets_back_in_through_a_trusted_device(
-    client, login, rupt_server
+    client, login, rupt_server, capsys
 ):
-    """The README's way back: sign in once (challenged: the device is recorded), reset
-    with --trust-latest-device from the server's shell, sign in again from that device."""
+    """The README's way back: sign in once (challenged: the device is recorded), reset from
+    the server's shell, which lists the latest sign-ins, then vouch for the device staff
+    checked with --trust-device, and sign in again from it."""
     root = User.objects.create_superuser("root", "", PASSWORD)
     TOTPDevice.objects.create(user=root, name="lost phone", confirmed=True)
     assert login("root", device="root-laptop").status_code == 302
     assert client.session[SESSION_KEY]["state"] == "pending"
     client.post("/rupt-guard/logout/")
-    call_command("rupt_guard_reset_factors", "root", reason=REASON, by="", trust_latest_device=True)
+    call_command("rupt_guard_reset_factors", "root", reason=REASON)
     device = Device.objects.get(user=root)
+    listed = capsys.readouterr().out
+    assert f"{device.pk:>6}  {device}" in listed  # staff find the ID to vouch for here
+    call_command("rupt_guard_reset_factors", "root", reason=REASON, trust_device=device.pk)
+    device.refresh_from_db()
     assert device.verification_method == "admin"
     assert TrustEvent.objects.get(action=TrustAction.DEVICE_VERIFIED).reason == REASON
     assert login("root", device="root-laptop").status_code == 302
     assert client.session[SESSION_KEY]["state"] == "passed"
     assert client.get("/admin/").status_code == 200
+
+
+def test_only_a_device_of_that_user_can_be_trusted(user, alice_factors):
+    bob = User.objects.create_user("bob", "bob@example.com", PASSWORD)
+    bobs = Device.objects.create(user=bob, external_id="bobs-laptop")
+    with pytest.raises(CommandError):
+        call_command("rupt_guard_reset_factors", "alice", reason=REASON, trust_device=bobs.pk)
+    assert len(factors_of(user)) == 3  # refused before anything changed
+    bobs.refresh_from_db()
+    assert bobs.verified_at is None
 
 
 @pytest.mark.parametrize(
@@ -194,16 +209,3 @@ def test_the_audit_trail_keeps_a_deleted_device_and_actor(admin_client, user):
     event = TrustEvent.objects.get()
     assert (event.device, event.actor) == (None, None)
     assert (event.device_label, event.actor_name) == ("Work laptop", "root")
-
-
-def test_trust_latest_device_never_trusts_an_older_device(user, capsys):
-    """The owner's latest sign-in sent no token: the device of an earlier one (perhaps an
-    attacker's) must not be trusted in its place."""
-    older = Device.objects.create(user=user, external_id="someone-elses")
-    common = {"source": CheckSource.FORM, "decision": Decision.CHALLENGE}
-    LoginCheck.objects.create(user=user, device=older, reason=Reason.NEW_DEVICE, **common)
-    LoginCheck.objects.create(user=user, device=None, reason=Reason.MISSING_TOKEN, **common)
-    call_command("rupt_guard_reset_factors", "alice", reason=REASON, trust_latest_device=True)
-    older.refresh_from_db()
-    assert older.verified_at is None
-    assert "nothing was trusted" in capsys.readouterr().out

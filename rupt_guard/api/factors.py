@@ -14,6 +14,7 @@ from typing import Any
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from rest_framework import status
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
@@ -57,6 +58,19 @@ class StepUpRequired(PermissionDenied):
         super().__init__({"detail": self.default_detail, "code": self.default_code})
 
 
+class SessionOnly(BasePermission):
+    """A step-up lives in the session: only a request authenticated by it may give one or
+    use one (not a token, even one the site trusts, sent beside someone's cookie)."""
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            return True
+        if not isinstance(request.successful_authenticator, SessionAuthentication):
+            detail = _("Second factors are changed through a signed-in session, not a token.")
+            raise PermissionDenied({"detail": detail, "code": "session_required"})
+        return True
+
+
 class HasRecentFactor(BasePermission):
     """A second factor verified in this session within ``STEP_UP_TIMEOUT``."""
 
@@ -73,7 +87,7 @@ def _when(timestamp: float | None) -> datetime | None:
 
 
 class FactorView(APIView):
-    permission_classes = [IsAuthenticated, IsDeviceVerified, HasRecentFactor]
+    permission_classes = [IsAuthenticated, IsDeviceVerified, SessionOnly, HasRecentFactor]
 
 
 class FactorListView(FactorView):
@@ -95,7 +109,7 @@ class ReauthenticateView(APIView):
     """A step-up: verify one of the caller's factors again (codes count against the same
     account limit as the challenge's)."""
 
-    permission_classes = [IsAuthenticated, IsDeviceVerified]
+    permission_classes = [IsAuthenticated, IsDeviceVerified, SessionOnly]
     throttle_classes = [ChallengeThrottle]
 
     @describe(
@@ -110,7 +124,7 @@ class ReauthenticateView(APIView):
 
 
 class ReauthenticateSendView(APIView):
-    permission_classes = [IsAuthenticated, IsDeviceVerified]
+    permission_classes = [IsAuthenticated, IsDeviceVerified, SessionOnly]
     throttle_classes = [ChallengeThrottle]
 
     @describe(
@@ -148,8 +162,8 @@ class TotpEnrolView(FactorView):
     def post(self, request: Request) -> Response:
         """Offer an authenticator-app secret (the same one until it is confirmed)."""
         session = request._request.session
-        enrol = enrolment.totp_enrolment(request.user, offered_totp_key(session))
-        offer_totp_key(session, enrol.key)
+        enrol = enrolment.totp_enrolment(request.user, offered_totp_key(session, request.user))
+        offer_totp_key(session, request.user, enrol.key)
         return Response(
             {"secret": enrol.secret, "otpauth_url": enrol.config_url, "qr_svg": enrol.qr_svg()}
         )
@@ -165,7 +179,7 @@ class TotpConfirmView(FactorView):
         serializer = TotpConfirmSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         session = request._request.session
-        key = offered_totp_key(session)
+        key = offered_totp_key(session, request.user)
         if key is None:
             raise ValidationError({"non_field_errors": [_("Ask for a secret first.")]})
         device = enrolment.confirm_totp(
@@ -201,5 +215,6 @@ class FactorDetailView(FactorView):
 
     @describe(responses={204: None, 403: ErrorSerializer, 404: ErrorSerializer})
     def delete(self, request: Request, persistent_id: str) -> Response:
-        enrolment.remove_factor(request.user, self.factor(request, persistent_id))
+        if not enrolment.remove_factor(request.user, self.factor(request, persistent_id)):
+            raise NotFound()
         return Response(status=status.HTTP_204_NO_CONTENT)

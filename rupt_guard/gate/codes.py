@@ -12,12 +12,21 @@ from typing import Any
 
 import django_otp
 from django.http import HttpRequest
+from django.middleware.csrf import rotate_token
 
 from rupt_guard.choices import ChallengeResult
 from rupt_guard.conf import guard_settings
 from rupt_guard.gate.lifecycle import NotPending, end, notify_unconfirmed, pass_challenge
 from rupt_guard.gate.limits import wrong_code_window
-from rupt_guard.gate.mark import count_failed_code, note_factor_verified
+from rupt_guard.gate.mark import (
+    STEP_UP_NOTICE_KEY,
+    claim_notice,
+    count_failed_code,
+    note_factor_verified,
+    read_mark,
+)
+from rupt_guard.gate.notifications import notify_step_up_failures
+from rupt_guard.gate.tracking import follow_new_session_key
 
 
 class CodeResult(enum.Enum):
@@ -79,9 +88,19 @@ def submit_step_up(request: HttpRequest, user: Any, form: Any) -> CodeResult:
 
 
 def step_up_passed(request: HttpRequest, factor: Any) -> None:
-    """``factor`` of the signed-in user was verified just now (a code, or a passkey)."""
+    """``factor`` of the signed-in user was verified just now (a code, or a passkey).
+
+    The session gets a new key, as at the challenge: a copy of the cookie taken before
+    the step-up must not share the right to change factors it gives.
+    """
+    session = request.session
+    old_key = session.session_key
+    session.cycle_key()
+    if old_key:
+        follow_new_session_key(session, old_key)
+    rotate_token(request)
     django_otp.login(request, factor)
-    note_factor_verified(request.session)
+    note_factor_verified(session)
 
 
 def _verify(request: HttpRequest, user: Any, form: Any) -> bool:
@@ -91,8 +110,13 @@ def _verify(request: HttpRequest, user: Any, form: Any) -> bool:
         return True
     if limit.guessed and not form.locked_for:
         session_failures = count_failed_code(request.session)
-        # Guesses spread over many sign-ins warn the owner as surely as guesses in one
-        # (a step-up has no pending sign-in: nothing to warn of).
+        # Guesses spread over many sign-ins warn the owner as surely as guesses in one.
         if max(limit.count, session_failures) >= guard_settings.FAILED_CODES_BEFORE_NOTICE:
-            notify_unconfirmed(request)
+            mark = read_mark(request.session)
+            if mark is not None and mark.pending:
+                notify_unconfirmed(request)
+            elif claim_notice(request.session, STEP_UP_NOTICE_KEY):
+                # Wrong codes at a step-up: someone holds a signed-in session of the
+                # account and is guessing its factors.
+                notify_step_up_failures(user)
     return False

@@ -131,9 +131,13 @@ def count_failed_code(session: Any) -> int:
     return failures
 
 
-def claim_notice(session: Any) -> bool:
-    """True the first time only: one "unconfirmed sign-in" email per pending session."""
-    if session.get(NOTICE_KEY):
+def claim_notice(session: Any, key: str = NOTICE_KEY) -> bool:
+    """True the first time only: one "unconfirmed sign-in" email per pending session (and,
+    with ``STEP_UP_NOTICE_KEY``, one "wrong codes at a step-up" email per session)."""
+    if session.get(key):
         return False
-    session[NOTICE_KEY] = True
+    session[key] = True
     return True
+
+
+STEP_UP_NOTICE_KEY = "_rupt_guard_step_up_noticed"

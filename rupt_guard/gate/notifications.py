@@ -77,6 +77,12 @@ def notify_factors_changed(user: Any, *, action: str, label: str) -> None:
     _send_to_owner("factors_changed", user, {"action": action, "label": label})
 
 
+def notify_step_up_failures(user: Any) -> None:
+    """Wrong codes when a signed-in session was asked to confirm it is the owner."""
+    if guard_settings.NOTIFY_UNCONFIRMED_SIGN_IN:
+        _send_to_owner("step_up_failed", user, {})
+
+
 def notify_factors_reset(user: Any, *, reason: str) -> None:
     """Staff reset the account's second factors: its owner hears of it (a reset by
     someone who talked support into it must not go unnoticed)."""

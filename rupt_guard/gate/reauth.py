@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from django.contrib import auth
 from django.http import HttpRequest
 
 from rupt_guard.conf import guard_settings
@@ -25,6 +26,10 @@ def recently_verified(request: HttpRequest) -> bool:
     """
     mark = read_mark(request.session)
     if mark is None or mark.pending or not request.user.is_authenticated:
+        return False
+    if request.session.get(auth.SESSION_KEY) != str(request.user.pk):
+        # The request's user is not the session's (a token sent beside another account's
+        # cookie): this session's step-up is not theirs.
         return False
     window = guard_settings.STEP_UP_TIMEOUT
     now = time.time()
@@ -44,16 +49,21 @@ def recent_until(request: HttpRequest) -> float | None:
 
 # The authenticator-app secret offered to this session, until a first code confirms it: the
 # HTML page and the API share it, so a wrong code never changes the QR code just scanned.
+# It is kept with its user's id: a session can pass from one account to another (a shared
+# browser, an API login over a pending sign-in) and the next account must not inherit it.
 TOTP_KEY = "_rupt_guard_totp_key"
 
 
-def offered_totp_key(session: Any) -> str | None:
-    key = session.get(TOTP_KEY)
+def offered_totp_key(session: Any, user: Any) -> str | None:
+    offered = session.get(TOTP_KEY)
+    if not isinstance(offered, dict) or offered.get("user") != str(user.pk):
+        return None
+    key = offered.get("key")
     return key if isinstance(key, str) else None
 
 
-def offer_totp_key(session: Any, key: str) -> None:
-    session[TOTP_KEY] = key
+def offer_totp_key(session: Any, user: Any, key: str) -> None:
+    session[TOTP_KEY] = {"user": str(user.pk), "key": key}
 
 
 def forget_totp_key(session: Any) -> None:

@@ -119,9 +119,9 @@ def confirm_totp(user: Any, key: str, token: str, name: str) -> Any:
     """
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    device = TOTPDevice(user=user, key=key, name=name, confirmed=True)
+    device = TOTPDevice(user=user, key=key, name=factor_name(name), confirmed=True)
     token = "".join(str(token).split())
-    if not token.isdigit():
+    if not (token.isascii() and token.isdigit()):  # "²" is a digit to isdigit(), not to int()
         return None
     totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
     totp.time = time.time()
@@ -130,9 +130,18 @@ def confirm_totp(user: Any, key: str, token: str, name: str) -> Any:
     device.last_t = totp.t()
     with transaction.atomic(using=_db()):
         _lock_user(user)
+        if TOTPDevice.objects.filter(user=user, key=key).exists():
+            return None  # confirmed already (two tabs, a double submit): one factor per key
         device.save()
         factor_added(user, device)
     return device
+
+
+def factor_name(name: str) -> str:
+    """A factor's name on one line: it is shown in pages and in the owner's emails, where
+    line breaks of the user's choosing could pass for our own words."""
+    folded = " ".join(str(name).split())[:64]
+    return folded or str(VerificationMethod.TOTP.label)
 
 
 # -- backup codes --------------------------------------------------------------------------
@@ -170,11 +179,17 @@ def find_factor(user: Any, persistent_id: str) -> Factor | None:
     return next((f for f in user_factors(user) if f.persistent_id == persistent_id), None)
 
 
-def remove_factor(user: Any, factor: Factor) -> None:
+def remove_factor(user: Any, factor: Factor) -> bool:
+    """Delete the factor; False when it was gone already (removed twice at once: recorded,
+    and its owner told, once)."""
+    device = factor.device
     with transaction.atomic(using=_db()):
         _lock_user(user)
-        factor.device.delete()
-        _changed(user, TrustAction.FACTOR_REMOVED, describe(factor.device))
+        if not type(device)._default_manager.filter(pk=device.pk, user=user).exists():
+            return False
+        device.delete()
+        _changed(user, TrustAction.FACTOR_REMOVED, describe(device))
+    return True
 
 
 @dataclass(frozen=True)

@@ -34,21 +34,24 @@ def reset_factors(
     by: Any,
     reason: str,
     forget_devices: bool = False,
-    trust_latest_device: bool = False,
+    trust_device: Device | None = None,
     request: HttpRequest | None = None,
 ) -> Reset:
     """Delete every second factor of ``user``; their next challenge falls back to an
     email code (``EMAIL_FALLBACK``).
 
     ``forget_devices`` also forgets every device's verification (and ends its sessions):
-    use it when the factors may be in someone else's hands. ``trust_latest_device`` vouches
-    for the device of the user's most recent sign-in, for an account with no email to fall
-    back on: the owner signs in (and is challenged, which records the device), staff check
-    it is them by other means, then run the reset with this flag, and the next sign-in
-    from that device passes.
+    use it when the factors may be in someone else's hands. ``trust_device`` vouches for
+    one device of the user, for an account with no email to fall back on: the owner signs
+    in (and is challenged, which records the device), staff check it is them by other
+    means and name that device (``recent_sign_ins`` lists the candidates), and the next
+    sign-in from it passes. Staff choose it: "the latest device" could be an attacker's
+    who signed in with the password a minute after the owner.
     """
     if not reason.strip():
         raise ValueError("A reset needs a reason.")
+    if trust_device is not None and trust_device.user_id != user.pk:
+        raise ValueError("That device is not this user's.")
     with transaction.atomic(using=router.db_for_write(Device)):
         users = get_user_model()._default_manager
         list(users.select_for_update().filter(pk=user.pk).values("pk"))
@@ -61,22 +64,20 @@ def reset_factors(
             for device in Device.objects.filter(user=user, verified_at__isnull=False):
                 device_actions.revoke(device, by=by, request=request, reason=reason)
                 revoked += 1
-        trusted = None
-        if trust_latest_device:
-            # The latest sign-in itself, not the latest one with a device: when it sent no
-            # token, an older device (perhaps not the owner's) must not be trusted instead.
-            latest = (
-                LoginCheck.objects.filter(user=user)
-                .select_related("device")
-                .order_by("-created_at", "-pk")
-                .first()
-            )
-            if latest is not None and latest.device is not None:
-                trusted = latest.device
-                device_actions.verify_by_staff(trusted, by=by, request=request, reason=reason)
+        if trust_device is not None:
+            device_actions.verify_by_staff(trust_device, by=by, request=request, reason=reason)
         transaction.on_commit(
             lambda: signals.factors_reset.send(
                 sender=Device, user=user, by=by, reason=reason, request=request
             )
         )
-    return Reset(factors=len(factors), devices_revoked=revoked, device_trusted=trusted)
+    return Reset(factors=len(factors), devices_revoked=revoked, device_trusted=trust_device)
+
+
+def recent_sign_ins(user: Any, count: int = 5) -> list[LoginCheck]:
+    """The user's latest sign-ins with their devices: what staff choose a device from."""
+    return list(
+        LoginCheck.objects.filter(user=user)
+        .select_related("device")
+        .order_by("-created_at", "-pk")[:count]
+    )

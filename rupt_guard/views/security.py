@@ -146,7 +146,7 @@ class TotpSetupView(View):
     @recent_factor_required
     def post(self, request: HttpRequest) -> HttpResponse:
         form = TotpConfirmForm(request.POST)
-        key = offered_totp_key(request.session)
+        key = offered_totp_key(request.session, request.user)
         if form.is_valid() and key is not None:
             factor = enrolment.confirm_totp(
                 request.user, key, form.cleaned_data["otp_token"], form.cleaned_data["name"]
@@ -165,8 +165,10 @@ class TotpSetupView(View):
     def render(self, request: HttpRequest, form: TotpConfirmForm) -> HttpResponse:
         # One secret per visit until it is confirmed: a wrong code must not change the QR
         # code the user just scanned.
-        enrol = enrolment.totp_enrolment(request.user, offered_totp_key(request.session))
-        offer_totp_key(request.session, enrol.key)
+        enrol = enrolment.totp_enrolment(
+            request.user, offered_totp_key(request.session, request.user)
+        )
+        offer_totp_key(request.session, request.user, enrol.key)
         return render(request, self.template_name, {"form": form, "enrolment": enrol})
 
 
@@ -201,7 +203,8 @@ class BackupCodesView(View):
     @recent_factor_required
     def regenerate(self, request: HttpRequest) -> HttpResponse:
         codes = enrolment.regenerate_backup_codes(request.user)
-        request.session[BACKUP_CODES_KEY] = {"codes": codes, "at": time.time()}
+        stash = {"codes": codes, "at": time.time(), "user": str(request.user.pk)}
+        request.session[BACKUP_CODES_KEY] = stash
         messages.success(
             request,
             _("New backup codes were made; the old ones no longer work."),
@@ -212,8 +215,8 @@ class BackupCodesView(View):
     @staticmethod
     def fresh_codes(request: HttpRequest) -> list[str]:
         stash = request.session.get(BACKUP_CODES_KEY)
-        if not isinstance(stash, dict):
-            return []
+        if not isinstance(stash, dict) or stash.get("user") != str(request.user.pk):
+            return []  # none shown, or another account's (the session changed hands)
         if time.time() - float(stash.get("at", 0)) > guard_settings.STEP_UP_TIMEOUT:
             request.session.pop(BACKUP_CODES_KEY, None)
             return []
@@ -246,7 +249,8 @@ class FactorRemoveView(View):
     @recent_factor_required
     def post(self, request: HttpRequest, persistent_id: str) -> HttpResponse:
         factor = self.get_factor(request, persistent_id)
-        enrolment.remove_factor(request.user, factor)
+        if not enrolment.remove_factor(request.user, factor):
+            raise Http404
         message = _("%(factor)s was removed.") % {"factor": factor.name}
         messages.success(request, message, fail_silently=True)
         return HttpResponseRedirect(reverse_security())

@@ -47,6 +47,8 @@ DEFAULTS: dict[str, Any] = {
     "CHALLENGE_TIMEOUT": 600,
     # Send an email code to the account address when the user has no OTP device.
     "EMAIL_FALLBACK": True,
+    # Where "Back to the site" on rupt_guard's pages leads: a URL name or path; None hides it.
+    "HOME_URL": "/",
     # Seconds a verified second factor counts as recent: adding or removing a factor, or
     # new backup codes, need one verified this recently in the session (a step-up).
     "STEP_UP_TIMEOUT": 300,

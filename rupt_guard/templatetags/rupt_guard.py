@@ -1,8 +1,10 @@
-"""``{% rupt_guard_identify %}``: the hidden token field and the script that fills it."""
+"""``{% rupt_guard_identify %}``: the hidden token field and the script that fills it; and
+``{% rupt_guard_home_url %}``, the way back to the site from rupt_guard's pages."""
 
 from __future__ import annotations
 
 from django import template
+from django.shortcuts import resolve_url
 
 from rupt_guard.conf import guard_settings
 from rupt_guard.gate.check import ERROR_FIELD_SUFFIX
@@ -35,3 +37,10 @@ def rupt_guard_identify(context: template.Context, form: str = "") -> dict[str, 
         # Why the last post of this form was refused, when the form itself cannot say.
         "notice": notice_for(context["request"]) if "request" in context else None,
     }
+
+
+@register.simple_tag
+def rupt_guard_home_url() -> str:
+    """Where "Back to the site" on rupt_guard's pages leads (``HOME_URL``; "" for none)."""
+    home = guard_settings.HOME_URL
+    return resolve_url(home) if home else ""

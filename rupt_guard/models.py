@@ -144,6 +144,21 @@ class LoginCheck(models.Model):
         _("challenge result"), max_length=10, choices=ChallengeResult.choices, blank=True
     )
     challenge_ended_at = models.DateTimeField(_("challenge ended"), null=True, blank=True)
+    trusted_browser = models.BooleanField(
+        _("browser trusted"),
+        null=True,
+        blank=True,
+        help_text=_(
+            'The answer to "Trust this browser" when the challenge passed: no means the '
+            "session was let in but the device stays unverified."
+        ),
+    )
+    owner_notified_at = models.DateTimeField(
+        _("owner told"),
+        null=True,
+        blank=True,
+        help_text=_("When the owner was emailed that this sign-in was not confirmed."),
+    )
     reported_at = models.DateTimeField(
         _("reported by the user"),
         null=True,

@@ -98,12 +98,73 @@ def test_no_email_when_the_transaction_rolls_back(user, login, mailoutbox, guard
     assert mailoutbox == []
 
 
-def test_abandoned_challenge_emails_once(client, user, login, mailoutbox, on_commit):
+def test_signing_out_of_the_challenge_emails_nobody(client, user, login, mailoutbox, on_commit):
+    """The owner on a computer they did not mean to trust signs out: no alarm for that."""
     login()
     with on_commit():
         client.post("/accounts/logout/")
-    mail = only_mail(mailoutbox, "Someone used your password")
-    assert "did not confirm" in mail.body
+    assert mailoutbox == []
+
+
+def test_an_abandoned_challenge_is_found_by_the_sweep_and_told_once(
+    client, user, login, mailoutbox, on_commit, guard_settings_override
+):
+    """The attacker with the password closes the tab: the session never comes back, so the
+    sweep (cron) closes the challenge as expired and tells the owner, once."""
+    from datetime import timedelta
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from rupt_guard.choices import ChallengeResult
+    from rupt_guard.models import LoginCheck
+
+    login()
+    check = LoginCheck.objects.get()
+    assert check.challenge_result == ChallengeResult.PENDING
+    with on_commit():
+        call_command("rupt_guard_expire_challenges")
+    assert mailoutbox == []  # not yet stale
+    LoginCheck.objects.filter(pk=check.pk).update(
+        created_at=timezone.now() - timedelta(seconds=601)
+    )
+    with on_commit():
+        call_command("rupt_guard_expire_challenges")
+        call_command("rupt_guard_expire_challenges")
+    only_mail(mailoutbox, "Someone used your password")
+    check.refresh_from_db()
+    assert check.challenge_result == ChallengeResult.EXPIRED
+    assert check.owner_notified_at is not None
+    # The session itself coming back later does not tell the owner a second time.
+    session = client.session
+    session[SESSION_KEY] = {**session[SESSION_KEY], "expires_at": time.time() - 1}
+    session.save()
+    with on_commit():
+        client.get("/private/")
+    assert len(mailoutbox) == 1
+
+
+def test_the_accounts_next_sign_in_closes_its_stale_challenges(
+    client, user, login, mailoutbox, on_commit
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from rupt_guard.choices import ChallengeResult
+    from rupt_guard.models import LoginCheck
+
+    login(device="attacker")
+    client.cookies.clear()  # the attacker walks away
+    stale = LoginCheck.objects.get()
+    LoginCheck.objects.filter(pk=stale.pk).update(
+        created_at=timezone.now() - timedelta(seconds=601)
+    )
+    with on_commit():
+        login(device="owner")
+    stale.refresh_from_db()
+    assert stale.challenge_result == ChallengeResult.EXPIRED
+    only_mail(mailoutbox, "Someone used your password")
 
 
 def test_expired_challenge_emails(client, user, login, mailoutbox, on_commit):
@@ -123,7 +184,7 @@ def test_repeated_wrong_codes_email_once(client, user, login, mailoutbox, on_com
         for _ in range(5):
             client.post("/rupt-guard/challenge/", {"otp_device": device_id, "otp_token": "000000"})
         client.post("/accounts/logout/")
-    only_mail(mailoutbox, "Someone used your password")
+    only_mail(mailoutbox, "Someone used your password")  # for the wrong codes, not the logout
 
 
 class TestNotMeLink:

@@ -31,16 +31,16 @@ from rupt_guard import signals
 from rupt_guard.choices import ChallengeResult, Decision
 from rupt_guard.gate import sign_in
 from rupt_guard.gate.check import CheckOutcome
+from rupt_guard.gate.expiry import tell_owner
 from rupt_guard.gate.limits import Limited, wrong_code_window
 from rupt_guard.gate.mark import (
     Mark,
-    claim_notice,
     hold_auth,
     mark_passed,
     mark_pending,
     read_mark,
 )
-from rupt_guard.gate.notifications import notify_new_device, notify_unconfirmed_sign_in
+from rupt_guard.gate.notifications import notify_new_device
 from rupt_guard.gate.tracking import remember_session
 from rupt_guard.models import Device, DeviceSession, LoginCheck
 from rupt_guard.risk.policy import LoginFacts, get_policy
@@ -250,8 +250,14 @@ def pending_user(request: HttpRequest) -> Any:
 # -- passed --------------------------------------------------------------------------------
 
 
-def pass_challenge(request: HttpRequest, user: Any, factor: Any) -> Device | None:
+def pass_challenge(
+    request: HttpRequest, user: Any, factor: Any, *, trust_browser: bool = True
+) -> Device | None:
     """The second factor was verified: the sign-in completes, and its device is trusted.
+
+    ``trust_browser=False`` ("Trust this browser" unticked, a shared computer): the session
+    passes, but the device stays unverified, nothing is pushed to the provider and no
+    first-verification email goes out; its next sign-in follows ``ON_UNVERIFIED_DEVICE``.
 
     Raises :class:`NotPending` when there is nothing (left) to complete: the challenge
     expired, or was withdrawn (device blocked, sign-in reported) while the code was checked.
@@ -269,6 +275,7 @@ def pass_challenge(request: HttpRequest, user: Any, factor: Any) -> Device | Non
         device_pk=mark.device,
         check_pk=mark.check,
         tracked_key=mark.tracked_key,
+        trust_browser=trust_browser,
     )
 
 
@@ -281,6 +288,7 @@ def _complete(
     device_pk: int | None,
     check_pk: int | None,
     tracked_key: str | None = None,
+    trust_browser: bool = True,
 ) -> Device | None:
     session = request.session
     old_key = session.session_key
@@ -295,11 +303,12 @@ def _complete(
             raise NotPending
         # Rupt says new_device only once: a first challenge given up and passed at a later
         # sign-in is still this device's first verification, and the owner hears of it.
-        first_verification = device is not None and device.verified_at is None
-        if device is not None:
+        trusted = device is not None and trust_browser
+        first_verification = trusted and device.verified_at is None  # type: ignore[union-attr]
+        if trusted:
             mark_verified(device, method, verified_with=factor.persistent_id)
         if check_pk is not None:
-            _end_challenge(check_pk, ChallengeResult.PASSED)
+            _end_challenge(check_pk, ChallengeResult.PASSED, trusted_browser=trust_browser)
         if old_key:
             DeviceSession.objects.filter(session_key=old_key).delete()
         # A new session key: whatever an attacker may have fixed before is worthless now.
@@ -312,12 +321,12 @@ def _complete(
     _set_user(request, user)
     django_otp.login(request, factor)
     check = _sign_in_of(check_pk)
-    if device is not None:
+    if trusted:
         signals.device_verified.send(
             sender=LoginCheck, user=user, device=device, method=method, request=request
         )
     signals.sign_in_completed.send(sender=LoginCheck, user=user, check=check, request=request)
-    if check is not None and (check.new_device or first_verification):
+    if trusted and check is not None and (check.new_device or first_verification):
         notify_new_device(request, check)
     return device
 
@@ -363,8 +372,9 @@ def pending_user_or_end(request: HttpRequest) -> Any:
 
 
 def give_up(request: HttpRequest) -> None:
-    """The pending sign-in was abandoned (signed out of the challenge)."""
-    notify_unconfirmed(request)
+    """The pending sign-in was abandoned (signed out of the challenge). Its owner is not
+    emailed: signing out is what the owner does on a computer they did not mean to trust.
+    Wrong codes and an expiry are what tell of someone else."""
     _close(request, ChallengeResult.GIVEN_UP)
 
 
@@ -374,23 +384,20 @@ def _close(request: HttpRequest, result: ChallengeResult) -> None:
         _end_challenge(mark.check, result)
 
 
-def _end_challenge(check_pk: int, result: ChallengeResult) -> None:
+def _end_challenge(check_pk: int, result: ChallengeResult, **fields: Any) -> None:
     # Only a pending one: a result, once set, is never rewritten by a later request.
     LoginCheck.objects.filter(pk=check_pk, challenge_result=ChallengeResult.PENDING).update(
-        challenge_result=result, challenge_ended_at=timezone.now()
+        challenge_result=result, challenge_ended_at=timezone.now(), **fields
     )
 
 
 def notify_unconfirmed(request: HttpRequest) -> None:
-    """The password was right but the challenge failed or was given up: tell the owner once."""
+    """The password was right but the challenge failed (wrong codes, expired): tell the
+    owner, once per sign-in whichever path gets here first (``expiry.tell_owner``)."""
     mark = read_mark(request.session)
     if mark is None or not mark.pending or mark.check is None:
         return
-    if not claim_notice(request.session):
-        return
-    check = _sign_in_of(mark.check)
-    if check is not None:
-        notify_unconfirmed_sign_in(request, check)
+    tell_owner(mark.check)
 
 
 # -- helpers -------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from rupt_guard.choices import CheckSource, Decision
 from rupt_guard.client import client_ip, limit_key
 from rupt_guard.conf import guard_settings
 from rupt_guard.gate.check import CheckOutcome, check_login, token_from_request
+from rupt_guard.gate.expiry import expire_stale_challenges
 from rupt_guard.gate.limits import Limited, Window
 
 logger = logging.getLogger(__name__)
@@ -121,6 +122,9 @@ def start(
     earlier = _checked.get(key, {}).get(str(user.pk)) if key is not None else None
     if earlier is not None:
         return earlier
+    # The account's own challenges nobody answered are closed (and their owner told) now,
+    # not only at the next cron sweep.
+    expire_stale_challenges(user)
     outcome = _limited_check(request, user, token, source, token_error)
     if key is not None and outcome.decision != Decision.BLOCK:
         _checked.setdefault(key, {})[str(user.pk)] = outcome

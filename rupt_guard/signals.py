@@ -8,6 +8,9 @@ the class named below and the keyword arguments listed; more may be added later.
 - ``device_revoked``: a device's verification was cleared. ``user``, ``device``, ``by``
   (the acting user or None), ``request``.
 - ``device_blocked``: a device was blocked. ``user``, ``device``, ``by``, ``request``.
+- ``code_send_failed``: a code could not be sent (the mail server refused, say): the
+  user was told to try again or another way. ``user``, ``factor`` (the django-otp
+  device), ``error`` (the exception), ``request``.
 - ``factors_changed``: the user added or removed a second factor, or made new backup
   codes (``trust.enrolment``). ``user``, ``action`` (a ``TrustAction``), ``label`` (what
   changed, e.g. "Authenticator app: Phone").
@@ -31,6 +34,7 @@ device_revoked = Signal()
 device_blocked = Signal()
 factors_reset = Signal()
 factors_changed = Signal()
+code_send_failed = Signal()
 login_challenged = Signal()
 sign_in_completed = Signal()
 login_blocked = Signal()

@@ -101,17 +101,24 @@ def email_code(client, mailoutbox):
     """Ask the challenge page for an email code and return it, read from the outbox."""
 
     def request_code():
+        """The page sends an emailed code on arrival when email is the method shown (once per
+        pending sign-in); otherwise, or once it was sent, ask for one as a person would."""
         from django_otp import devices_for_user
 
+        sent = len(mailoutbox)
         page = client.get("/rupt-guard/challenge/")
         assert page.status_code == 200
         (device,) = [d for d in page.context["devices"] if "email" in d.persistent_id]
-        sent = len(mailoutbox)
-        response = client.post(
-            "/rupt-guard/challenge/",
-            {"otp_device": device.persistent_id, "otp_challenge": "1"},
-        )
-        assert response.status_code == 200
+        if len(mailoutbox) == sent and page.context["code_sent"]:
+            # Sent on an earlier visit of this sign-in: that email holds the code.
+            assert mailoutbox, "the page says a code was sent, but none was"
+            sent -= 1
+        elif len(mailoutbox) == sent:
+            response = client.post(
+                "/rupt-guard/challenge/",
+                {"otp_device": device.persistent_id, "otp_challenge": "1"},
+            )
+            assert response.status_code == 200
         assert len(mailoutbox) == sent + 1
         code = re.search(r"\b(\d{6})\b", mailoutbox[-1].body).group(1)
         assert devices_for_user(device.user)

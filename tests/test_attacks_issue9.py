@@ -293,9 +293,8 @@ def test_an_api_challenge_expiring_while_its_code_is_checked_is_no_500(
     client, user, login, mailoutbox, monkeypatch
 ):
     assert login().status_code == 302
-    (method,) = client.get(CHALLENGE).context["devices"]
-    sent = client.post(API_SEND, {"device": method.persistent_id}, content_type="application/json")
-    assert sent.status_code == 200
+    (method,) = client.get(CHALLENGE).context["devices"]  # the page sends its code
+    assert len(mailoutbox) == 1
     expire_while_the_code_is_checked(monkeypatch)
     client.raise_request_exception = False
     response = client.post(

@@ -81,7 +81,6 @@ LOGIN_REDIRECT_URL = "private"
 LOGOUT_REDIRECT_URL = "home"
 
 DEFAULT_FROM_EMAIL = "demo@localhost"
-OTP_EMAIL_SUBJECT = "Your sign-in code: {token}"
 # The name an authenticator app shows beside the account (django-otp's setting).
 OTP_TOTP_ISSUER = "rupt_guard demo"
 if os.environ.get("DEMO_EMAIL_DIR"):

@@ -36,8 +36,9 @@ from rupt_guard.api.serializers import (
     TotpEnrolmentSerializer,
 )
 from rupt_guard.api.throttling import ChallengeThrottle
-from rupt_guard.api.views import code_form, refuse
+from rupt_guard.api.views import code_form, refuse, refuse_undelivered
 from rupt_guard.gate import codes
+from rupt_guard.gate.delivery import send_code
 from rupt_guard.gate.reauth import (
     forget_totp_key,
     offer_totp_key,
@@ -47,7 +48,6 @@ from rupt_guard.gate.reauth import (
 )
 from rupt_guard.trust import enrolment
 from rupt_guard.trust.factors import challenge_devices, sends_code
-from rupt_guard.views.forms import ChallengeForm
 
 
 class StepUpRequired(PermissionDenied):
@@ -143,17 +143,7 @@ class ReauthenticateSendView(APIView):
         ]
         if not candidates:
             raise ValidationError({"device": [_("No device of yours can send a code.")]})
-        form = ChallengeForm(
-            request.user,
-            request._request,
-            data={"otp_device": candidates[0].persistent_id, "otp_challenge": "1"},
-        )
-        form.is_valid()  # django-otp's form sends the code and reports it as its "error"
-        if not form.challenge_sent:
-            return Response(
-                {"detail": " ".join(form.non_field_errors()), "code": "send_failed"},
-                status=status.HTTP_503_SERVICE_UNAVAILABLE,
-            )
+        refuse_undelivered(send_code(request._request, request.user, candidates[0]))
         return Response({"status": "sent", "device": candidates[0].persistent_id})
 
 

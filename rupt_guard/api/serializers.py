@@ -46,6 +46,11 @@ class ChallengeSendSerializer(serializers.Serializer):
 class ChallengeVerifySerializer(serializers.Serializer):
     device = serializers.CharField(max_length=255)
     token = serializers.CharField(max_length=64)
+    trust_browser = serializers.BooleanField(
+        required=False,
+        default=True,
+        help_text=_("False on a shared computer: the sign-in passes, the device stays unverified."),
+    )
 
 
 class DeviceSerializer(serializers.ModelSerializer):
@@ -82,6 +87,9 @@ class ChallengeMethodSerializer(serializers.Serializer):
     device = serializers.CharField(help_text=_("Persistent id, for challenge/send and verify."))
     type = serializers.CharField(help_text=_("totp, backup_code, email, passkey or otp."))
     name = serializers.CharField()
+    label = serializers.CharField(
+        help_text=_('In words to show: "Authenticator app", "Email to d***@example.com".')
+    )
     sends_code = serializers.BooleanField(help_text=_("Use challenge/send first."))
     begin_url = serializers.CharField(
         required=False, help_text=_("Passkeys only: the ceremony's begin endpoint (JSON).")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
@@ -12,10 +13,11 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import ensure_csrf_cookie
 from rest_framework import generics, status
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.exceptions import PermissionDenied, Throttled, ValidationError
+from rest_framework.exceptions import APIException, PermissionDenied, Throttled, ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
@@ -42,12 +44,14 @@ from rupt_guard.choices import CheckSource, Decision
 from rupt_guard.conf import guard_settings
 from rupt_guard.gate import codes, lifecycle, sign_in
 from rupt_guard.gate.check import ERROR_FIELD_SUFFIX
+from rupt_guard.gate.delivery import Delivery, Sent, send_code
 from rupt_guard.gate.limits import Limited
 from rupt_guard.gate.mark import read_mark
 from rupt_guard.models import Device
 from rupt_guard.providers import get_provider
 from rupt_guard.trust import devices as device_actions
-from rupt_guard.trust.factors import challenge_devices, method_for, sends_code, takes_code
+from rupt_guard.trust.factors import challenge_devices, method_for, sends_code
+from rupt_guard.views.challenge import Method, methods_of
 from rupt_guard.views.forms import ChallengeForm
 
 logger = logging.getLogger(__name__)
@@ -74,25 +78,29 @@ def signed_in(request: Request, user: Any) -> Response:
     return Response(body, status=status.HTTP_200_OK)
 
 
-def challenge_method(device: Any) -> dict[str, Any]:
-    method: dict[str, Any] = {
+def challenge_method(method: Method) -> dict[str, Any]:
+    device = method.device
+    body: dict[str, Any] = {
         "device": device.persistent_id,
         "type": method_for(device).value,
         "name": device.name,
+        "label": method.label,
         "sends_code": sends_code(device),
     }
-    if not takes_code(device):
+    if method.is_passkey:
         # A passkey: its ceremony's JSON endpoints (rupt_guard.passkeys), same session.
-        method["begin_url"] = reverse("rupt_guard:passkey_challenge_begin")
-        method["complete_url"] = reverse("rupt_guard:passkey_challenge_complete")
-    return method
+        body["begin_url"] = reverse("rupt_guard:passkey_challenge_begin")
+        body["complete_url"] = reverse("rupt_guard:passkey_challenge_complete")
+    return body
 
 
 def challenge_body(user: Any, expires_at: float | None) -> dict[str, Any]:
     return {
         "status": "challenge_required",
         "challenge": {
-            "methods": [challenge_method(device) for device in challenge_devices(user)],
+            "methods": [
+                challenge_method(method) for method in methods_of(user, challenge_devices(user))
+            ],
             "expires_at": datetime.fromtimestamp(expires_at, UTC).isoformat()
             if expires_at
             else None,
@@ -109,6 +117,27 @@ def code_form(request: Request, user: Any) -> ChallengeForm:
         "otp_token": serializer.validated_data["token"],
     }
     return ChallengeForm(user, request._request, data=data)
+
+
+def refuse_undelivered(delivery: Delivery) -> None:
+    """A code that did not leave: 429 with the time left, or 503 (never the mail server's
+    own words)."""
+    if delivery.status == Sent.COOLDOWN:
+        detail = _("A code was sent a moment ago; wait before asking again.")
+        raise Throttled(wait=delivery.wait, detail=detail)
+    if delivery.status == Sent.FAILED:
+        raise SendFailed()
+
+
+class SendFailed(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = gettext_lazy(
+        "We couldn't send the code; try another way or again in a minute."
+    )
+    default_code = "send_failed"
+
+    def __init__(self) -> None:
+        super().__init__({"detail": self.default_detail, "code": self.default_code})
 
 
 def refuse(form: ChallengeForm) -> NoReturn:
@@ -225,27 +254,22 @@ class ChallengeSendView(PendingChallengeView):
         if not candidates:
             raise ValidationError({"device": [_("No device of yours can send a code.")]})
         device = candidates[0]
-        allowed, _info = device.generate_is_allowed()
-        if not allowed:
-            return Response(
-                {"detail": _("A code was sent a moment ago; wait before asking again.")},
-                status=status.HTTP_429_TOO_MANY_REQUESTS,
-            )
-        try:
-            device.generate_challenge()
-        except Exception:
-            logger.exception("Could not send a code for factor %s", device.persistent_id)
-            return Response(
-                {
-                    "detail": _("We couldn't send the code; try another way or again in a minute."),
-                    "code": "send_failed",
-                },
-                status=status.HTTP_503_SERVICE_UNAVAILABLE,
-            )
+        mark = read_mark(request.session)
+        delivery = send_code(
+            request._request, self.pending_user, device, check_pk=mark.check if mark else None
+        )
+        refuse_undelivered(delivery)
         return Response({"status": "sent", "device": device.persistent_id})
 
 
 class ChallengeVerifyView(PendingChallengeView):
+    @staticmethod
+    def trust_browser(request: Request) -> bool:
+        """``trust_browser: false`` (a shared computer): the session passes, the device
+        stays unverified. Anything else, or nothing, trusts it."""
+        data = request.data if isinstance(request.data, Mapping) else {}
+        return data.get("trust_browser") is not False
+
     @describe(
         request=ChallengeVerifySerializer,
         responses={
@@ -258,7 +282,9 @@ class ChallengeVerifyView(PendingChallengeView):
     def post(self, request: Request) -> Response:
         user = self.pending_user
         form = code_form(request, user)
-        result = codes.submit_code(request._request, user, form)
+        result = codes.submit_code(
+            request._request, user, form, trust_browser=self.trust_browser(request)
+        )
         if result == codes.CodeResult.ENDED:
             return Response(
                 {

@@ -61,7 +61,9 @@ class AccountCodeLimit:
             self.window.release()
 
 
-def submit_code(request: HttpRequest, user: Any, form: Any) -> CodeResult:
+def submit_code(
+    request: HttpRequest, user: Any, form: Any, *, trust_browser: bool = True
+) -> CodeResult:
     """Check the code in a bound ``ChallengeForm``; when it is right, the sign-in passes.
 
     Wrong codes count against the account, whichever factor, session or surface (HTML or
@@ -72,7 +74,7 @@ def submit_code(request: HttpRequest, user: Any, form: Any) -> CodeResult:
     if not _verify(request, user, form):
         return CodeResult.REFUSED
     try:
-        pass_challenge(request, user, user.otp_device)
+        pass_challenge(request, user, user.otp_device, trust_browser=trust_browser)
     except NotPending:
         end(request, ChallengeResult.ENDED)
         return CodeResult.ENDED

@@ -69,9 +69,9 @@ def mark_pending(
         PENDING, device, check, time.time() + guard_settings.CHALLENGE_TIMEOUT, auth=dict(auth)
     )
     _write(session, mark)
-    # A new pending sign-in starts with no wrong codes and no owner notice of its own.
-    session.pop(FAILURES_KEY, None)
-    session.pop(NOTICE_KEY, None)
+    # A new pending sign-in starts with no wrong codes, no owner notice and no code sent.
+    for key in (FAILURES_KEY, NOTICE_KEY, SENT_KEY):
+        session.pop(key, None)
     return mark
 
 
@@ -87,6 +87,7 @@ def mark_passed(session: Any, *, device: int | None, factor: bool = False) -> Ma
     now = time.time()
     mark = Mark(PASSED, device, passed_at=now, factor_at=now if factor else None)
     _write(session, mark)
+    session.pop(SENT_KEY, None)
     return mark
 
 
@@ -121,6 +122,9 @@ def _write(session: Any, mark: Mark) -> None:
 
 
 FAILURES_KEY = "_rupt_guard_failed_codes"
+# The factors sent a code in this pending sign-in (or step-up): sent once on arrival, and
+# the page asks for the code rather than offering to send one.
+SENT_KEY = "_rupt_guard_codes_sent"
 NOTICE_KEY = "_rupt_guard_noticed"
 
 

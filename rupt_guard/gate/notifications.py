@@ -20,6 +20,7 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 
 from rupt_guard.conf import guard_settings
 from rupt_guard.models import LoginCheck
@@ -66,6 +67,9 @@ def _send_after_commit(kind: str, request: HttpRequest | None, check: LoginCheck
         "device": check.device,
         "not_me_url": f"{base}{path}" if base else path,
         "site_name": urlsplit(base).netloc if base else "",
+        # Times are shown in the site's time zone (TIME_ZONE), named: never a bare "UTC"
+        # beside a local time.
+        "time_zone": timezone.get_current_timezone_name(),
     }
     transaction.on_commit(lambda: _send(kind, address, context))
 

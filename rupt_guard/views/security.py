@@ -36,7 +36,7 @@ from rupt_guard.gate.reauth import (
 from rupt_guard.models import Device
 from rupt_guard.trust import enrolment
 from rupt_guard.trust.factors import challenge_devices, sends_code
-from rupt_guard.views.challenge import code_form_context, safe_next
+from rupt_guard.views.challenge import CodeFormMixin, safe_next
 from rupt_guard.views.devices import trusted_session_required
 from rupt_guard.views.forms import ChallengeForm
 
@@ -92,24 +92,26 @@ class SecurityView(View):
 
 
 @method_decorator([never_cache, sensitive_post_parameters("otp_token")], name="dispatch")
-class ReauthenticateView(View):
-    """Confirm it is you: a second factor for a signed-in session (a step-up)."""
+class ReauthenticateView(CodeFormMixin, View):
+    """Confirm it is you: a second factor for a signed-in session (a step-up). Nothing is
+    sent unasked: "Send code" is the first thing offered for an emailed code."""
 
     template_name = "rupt_guard/reauthenticate.html"
 
     @trusted_session_required
     def get(self, request: HttpRequest) -> HttpResponse:
-        return self.render(request, ChallengeForm(request.user, request))
+        form = ChallengeForm(request.user, request)
+        return render(request, self.template_name, self.code_context(request, request.user, form))
 
     @trusted_session_required
     def post(self, request: HttpRequest) -> HttpResponse:
         form = ChallengeForm(request.user, request, data=request.POST)
+        if "otp_challenge" in request.POST:
+            context = self.code_post(request, request.user, form)
+            return render(request, self.template_name, context)
         if submit_step_up(request, request.user, form) == CodeResult.PASSED:
             return HttpResponseRedirect(safe_next(request))
-        return self.render(request, form)
-
-    def render(self, request: HttpRequest, form: ChallengeForm) -> HttpResponse:
-        return render(request, self.template_name, code_form_context(request, form))
+        return render(request, self.template_name, self.code_context(request, request.user, form))
 
 
 class TotpConfirmForm(forms.Form):

@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from django import forms
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django_otp.forms import OTPTokenForm
@@ -73,10 +74,31 @@ class ChallengeForm(OTPTokenForm):
                     code="locked",
                     params={"minutes": minutes},
                 )
+        if device is not None:
+            self._refuse_while_throttled(device)
         verified = super()._verify_token(user, token, device)
         if self.code_limit is not None:
             self.code_limit.give_back()
         return verified
+
+    @staticmethod
+    def _refuse_while_throttled(device: Any) -> None:
+        """django-otp's own back-off after wrong codes, said with the time left (its message
+        says "try again soon")."""
+        allowed, info = device.verify_is_allowed()
+        locked_until = (info or {}).get("locked_until")
+        if allowed or locked_until is None:
+            return
+        seconds = max(1, math.ceil((locked_until - timezone.now()).total_seconds()))
+        raise forms.ValidationError(
+            ngettext(
+                "Too many wrong codes for this method. Try again in %(seconds)d second.",
+                "Too many wrong codes for this method. Try again in %(seconds)d seconds.",
+                seconds,
+            )
+            % {"seconds": seconds},
+            code="throttled",
+        )
 
     def clean(self) -> dict[str, Any]:
         # django-otp checks only that the chosen device is the user's; it must also be one

@@ -32,6 +32,11 @@ pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "example_project"
 ARTIFACTS = Path(os.environ.get("RUPT_GUARD_ARTIFACTS", ROOT / "test-artifacts"))
+# The README's images: RUPT_GUARD_SCREENSHOTS=1 retakes them where the README shows them
+# from; otherwise they go with the other artifacts, and the README's stay as they are.
+README_SCREENSHOTS = (
+    DEMO / "screenshots" if os.environ.get("RUPT_GUARD_SCREENSHOTS") == "1" else ARTIFACTS
+)
 USERNAME, PASSWORD = "demo", "demo-pass-2026"
 
 
@@ -131,6 +136,13 @@ def sign_in(page: Page, demo: Demo) -> None:
         page.click("button:has-text('Sign in')")
 
 
+def readme_screenshot(page: Page, name: str) -> None:
+    """One of the README's images (see README_SCREENSHOTS), the whole page as shown."""
+    README_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.wait_for_load_state("networkidle")
+    page.screenshot(path=str(README_SCREENSHOTS / name), full_page=True)
+
+
 def on_challenge(page: Page) -> bool:
     return "/rupt-guard/challenge/" in page.url and page.is_visible("text=Confirm it is you")
 
@@ -138,32 +150,38 @@ def on_challenge(page: Page) -> bool:
 def test_first_login_is_challenged_then_the_browser_is_remembered(browser, demo):
     context = browser.new_context()
     page = context.new_page()
+    sent = demo.emails()
     sign_in(page, demo)
     assert on_challenge(page)
     assert demo.last_reason() == "new_device"
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "challenge.png"), full_page=True)
+    readme_screenshot(page, "challenge.png")
+    page.set_viewport_size({"width": 390, "height": 844})
+    readme_screenshot(page, "challenge-mobile.png")
+    page.set_viewport_size({"width": 1280, "height": 720})
 
-    sent = demo.emails()
-    with page.expect_navigation():
-        page.click("text=Email me a code")
-    assert page.is_visible("text=We sent a code to your email address")
+    if demo.emails() == sent:  # not sent on arrival: ask for it
+        with page.expect_navigation():
+            page.click("button[name=otp_challenge]")
+    assert page.is_visible(".rupt-guard-notice[role=status]")  # "sent", in whatever words
     page.fill("#id_otp_token", demo.latest_code(after=sent))
     page.click("button:has-text('Confirm')")
     page.wait_for_url(f"{demo.url}/private/")
     assert "Signed in as demo" in page.inner_text("#welcome")
 
-    # The user's devices page and the staff view of the same device.
+    # The security page, the user's devices page and the staff view of the same device.
     page.set_viewport_size({"width": 900, "height": 600})
+    page.goto(f"{demo.url}/rupt-guard/security/")
+    assert page.is_visible("text=Your second factors")
+    readme_screenshot(page, "security.png")
     page.goto(f"{demo.url}/rupt-guard/devices/")
     assert page.is_visible("text=This device")
     assert page.is_visible("text=Verified")
-    page.screenshot(path=str(ARTIFACTS / "devices-page.png"), full_page=True)
+    readme_screenshot(page, "devices-page.png")
     page.set_viewport_size({"width": 1700, "height": 700})
     page.goto(f"{demo.url}/admin/rupt_guard/device/")
     assert page.locator("#result_list tbody tr").count() == 1
     assert "demo" in page.inner_text("#result_list")
-    page.screenshot(path=str(ARTIFACTS / "admin-devices.png"), full_page=True)
+    readme_screenshot(page, "admin-devices.png")
 
     # Same browser profile: signing in again asks nothing.
     page.goto(f"{demo.url}/private/")

@@ -534,9 +534,8 @@ CASES: dict[str, Callable[[Site], None]] = {
     "admin-action-reason-missing": admin_action_reason_missing,
 }
 
-# Violations in templates owned elsewhere, each to be fixed there: (case, width or None for
-# both) -> what axe reports. strict: the mark must go once the page is fixed.
-# Cases a known violation fails (xfail, strict): none left. The admin lists' search box
+# Known violations: (case, width or None for both) -> what axe reports, each an xfail
+# (strict: the mark must go once the page is fixed). None left; the admin lists' search box
 # comes from rupt_guard/admin/search_form.html (admin/rupt_guard/search_form.html).
 KNOWN: dict[tuple[str, str | None], str] = {}
 

@@ -18,6 +18,17 @@ urlpatterns = [
     path("devices/", views.DeviceListView.as_view(), name="devices"),
     path("devices/<int:pk>/rename/", views.DeviceRenameView.as_view(), name="device_rename"),
     path("devices/<int:pk>/revoke/", views.DeviceRevokeView.as_view(), name="device_revoke"),
+    path("devices/<int:pk>/block/", views.devices.DeviceBlockView.as_view(), name="device_block"),
+    path(
+        "devices/<int:pk>/unblock/",
+        views.devices.DeviceUnblockView.as_view(),
+        name="device_unblock",
+    ),
+    path(
+        "devices/sign-out-others/",
+        views.devices.SignOutOthersView.as_view(),
+        name="sign_out_others",
+    ),
     path("not-me/<str:token>/", login_not_required(views.NotMeView.as_view()), name="not_me"),
     path("confirm/", views.StepUpView.as_view(), name="step_up"),
     path("security/", security.SecurityView.as_view(), name="security"),

@@ -189,9 +189,8 @@ def test_enrol_a_passkey_then_pass_the_challenge_and_a_step_up_with_it(
     page = laptop.page
     assert page.is_visible("text=Confirm it is you")
     assert not page.is_visible("#passkey-verification-button")  # no passkey yet
-    sent = len(mailoutbox)
-    with page.expect_navigation():
-        page.click("text=Email me a code")
+    sent = len(mailoutbox) - 1  # the challenge sent its code as it opened
+    assert page.is_visible("text=Code sent")
     page.fill("#id_otp_token", email_code(mailoutbox, sent))
     with page.expect_navigation(url=f"{site.url}/private/"):
         page.click("button:has-text('Confirm')")
@@ -275,9 +274,7 @@ def test_a_passkey_the_server_does_not_know_is_refused_on_the_page(
     pass her challenge: the page says why and the sign-in stays pending."""
     laptop = Browsing(browser.new_context(), site.url, rupt_server, device="laptop")
     laptop.sign_in()
-    sent = len(mailoutbox)
-    with laptop.page.expect_navigation():
-        laptop.page.click("text=Email me a code")
+    sent = len(mailoutbox) - 1  # the challenge sent its code as it opened
     laptop.page.fill("#id_otp_token", email_code(mailoutbox, sent))
     with laptop.page.expect_navigation(url=f"{site.url}/private/"):
         laptop.page.click("button:has-text('Confirm')")

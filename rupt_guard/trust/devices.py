@@ -1,4 +1,5 @@
-"""Acting on a device: revoke its verification, block, unblock, verify by staff.
+"""Acting on a device: revoke its verification, block, unblock, verify by staff; and ending
+a user's other sessions.
 
 The admin, the user's own devices page and the "this wasn't me" link all come here, so
 every path ends the device's sessions, fires the signals and tells the provider alike.
@@ -6,11 +7,13 @@ every path ends the device's sessions, fires the signals and tells the provider 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from importlib import import_module
 from typing import Any
 
 from django.conf import settings
 from django.db import router, transaction
+from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -29,6 +32,23 @@ def end_sessions(device: Device) -> int:
 def end_sign_in_sessions(check: LoginCheck) -> int:
     """Delete the sessions opened by one sign-in (its device may be unknown)."""
     return _end(DeviceSession.objects.filter(sign_in=check))
+
+
+def end_other_sessions(user: Any, *, keep: Iterable[str | None]) -> int:
+    """Delete every session ``user`` signed in with except those under the keys in ``keep``
+    (the current one): "sign out everywhere else". Return how many rows were ended
+    (expired sessions included).
+
+    Other devices and this device's other sessions (another browser profile that Rupt
+    sees as the same device) alike; sessions of sign-ins that had no device are found
+    through their login check. Trust is left as it is: a verified device signs in again
+    without a challenge, which is what a person who only wants the other sessions gone
+    expects. Sessions rupt_guard never tracked (opened before it was installed, or with
+    signed-cookie sessions) cannot be found here.
+    """
+    kept = [key for key in keep if key]
+    rows = DeviceSession.objects.filter(Q(device__user=user) | Q(sign_in__user=user))
+    return _end(rows.exclude(session_key__in=kept))
 
 
 def _end(rows: Any) -> int:

@@ -3,6 +3,8 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
@@ -143,6 +145,33 @@ def pass_challenge(client, email_code):
 
 # Debian's Chromium; Playwright's own browser download is not available here.
 CHROMIUM = os.environ.get("RUPT_GUARD_CHROMIUM", "/usr/bin/chromium")
+
+
+@contextmanager
+def chromium(**launch: Any) -> Iterator[Any]:
+    """Debian's Chromium under Playwright, for a module's ``browser`` fixture.
+
+    Playwright's sync API runs an asyncio event loop in this thread (in a greenlet); while it
+    is alive Django's async-safety check sees a "running event loop" and refuses the database
+    work of the tests and of pytest-django's transactional teardown
+    (SynchronousOnlyOperation). Nothing here is async code, so the check is off meanwhile.
+    """
+    from playwright.sync_api import sync_playwright
+
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, args=chromium_args(), **launch
+            )
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 def chromium_args() -> list[str]:

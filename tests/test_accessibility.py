@@ -36,14 +36,14 @@ from rupt_guard.testing import login_verified
 from rupt_guard.trust import devices as device_actions
 from rupt_guard.trust import enrolment
 
-from .conftest import CHROMIUM, PASSWORD, chromium_args
+from .conftest import CHROMIUM, PASSWORD, chromium
 
 if not os.path.exists(CHROMIUM):
     pytest.skip("Chromium is not installed (apt-get install chromium)", allow_module_level=True)
 
 from axe_playwright_python.sync_playwright import Axe
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from .test_passkeys import SoftAuthenticator, credential_for
 
@@ -60,21 +60,8 @@ AXE = Axe()
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    # Playwright's sync API runs an event loop in this thread; Django's async-safety check
-    # would then refuse the database work of the tests and of the transactional teardown
-    # (see tests/test_identify_js.py). Nothing here is async code.
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=chromium_args())
-            yield chromium
-            chromium.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+    with chromium() as launched:
+        yield launched
 
 
 @dataclass

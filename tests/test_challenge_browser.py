@@ -5,12 +5,7 @@ unticked, and a mail server that is down."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
@@ -19,53 +14,14 @@ from .conftest import CHROMIUM
 if not os.path.exists(CHROMIUM):
     pytest.skip("Chromium is not installed (apt-get install chromium)", allow_module_level=True)
 
-import socket
 
 from django_otp.oath import TOTP
 from playwright.sync_api import Page
 
-from .test_demo_browser import DEMO, ROOT, Demo, _free_port, browser, on_challenge, sign_in
+from .test_demo_browser import Demo, browser, on_challenge, running_demo, sign_in
 
 pytestmark = pytest.mark.browser
 __all__ = ["browser"]
-
-
-@contextmanager
-def running_demo(folder: Path, mail: Path) -> Iterator[Demo]:
-    """The demo site in its own process; emails go to ``mail`` (a file there breaks them)."""
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "demo_site.settings",
-        "DEMO_DB": str(folder / "db.sqlite3"),
-        "DEMO_EMAIL_DIR": str(mail),
-        "PYTHONPATH": os.pathsep.join([str(DEMO), str(ROOT)]),
-    }
-    env.pop("RUPT_CLIENT_ID", None)
-    manage = [sys.executable, str(DEMO / "manage.py")]
-    subprocess.run([*manage, "migrate", "-v", "0"], env=env, check=True, cwd=DEMO)
-    subprocess.run([*manage, "seed_demo"], env=env, check=True, cwd=DEMO, capture_output=True)
-    port = _free_port()
-    server = subprocess.Popen(
-        [*manage, "runserver", f"127.0.0.1:{port}", "--noreload"],
-        env=env,
-        cwd=DEMO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert server.poll() is None, "the demo server stopped"
-                assert time.monotonic() < deadline, "the demo server did not start"
-                time.sleep(0.2)
-        yield Demo(f"http://127.0.0.1:{port}", folder / "db.sqlite3", mail)
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 @pytest.fixture(scope="module")

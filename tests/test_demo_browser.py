@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,15 +80,15 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> Iterator[Demo]:
-    folder = tmp_path_factory.mktemp("demo")
-    (folder / "mail").mkdir()
+@contextmanager
+def running_demo(folder: Path, mail: Path) -> Iterator[Demo]:
+    """The demo site in its own process, on a SQLite file in ``folder``; its emails are
+    written to ``mail`` (a file there instead of a folder makes every send fail)."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "demo_site.settings",
         "DEMO_DB": str(folder / "db.sqlite3"),
-        "DEMO_EMAIL_DIR": str(folder / "mail"),
+        "DEMO_EMAIL_DIR": str(mail),
         "PYTHONPATH": os.pathsep.join([str(DEMO), str(ROOT)]),
     }
     env.pop("RUPT_CLIENT_ID", None)
@@ -112,10 +113,18 @@ def demo(tmp_path_factory) -> Iterator[Demo]:
                 assert server.poll() is None, "the demo server stopped"
                 assert time.monotonic() < deadline, "the demo server did not start"
                 time.sleep(0.2)
-        yield Demo(f"http://127.0.0.1:{port}", folder / "db.sqlite3", folder / "mail")
+        yield Demo(f"http://127.0.0.1:{port}", folder / "db.sqlite3", mail)
     finally:
         server.terminate()
         server.wait(10)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Iterator[Demo]:
+    folder = tmp_path_factory.mktemp("demo")
+    (folder / "mail").mkdir()
+    with running_demo(folder, folder / "mail") as site:
+        yield site
 
 
 @pytest.fixture(scope="module")

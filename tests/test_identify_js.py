@@ -13,7 +13,6 @@ import base64
 import hashlib
 import json
 import os
-import shutil
 import socket
 import time
 from collections.abc import Iterator
@@ -22,11 +21,12 @@ import pytest
 
 from tests import browser_urls
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+from .conftest import CHROMIUM, chromium
+
 if not os.path.exists(CHROMIUM):
     pytest.skip("Chromium is not installed (apt-get install chromium)", allow_module_level=True)
 
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, ConsoleMessage, Page
 
 pytestmark = [
     pytest.mark.browser,
@@ -43,33 +43,9 @@ ERROR_FIELD = f"{FIELD}_error"  # the browser's reason when it has no token
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    # Playwright's sync API runs an asyncio event loop in this thread (in a greenlet); while
-    # it is alive Django's async-safety check sees a "running event loop" and refuses the
-    # database work of pytest-django's transactional_db teardown (SynchronousOnlyOperation).
-    # Nothing here is async code, so the check is switched off for this module only.
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            chromium = playwright.chromium.launch(
-                # Playwright turns the back/forward cache off; identify.js handles it (pageshow).
-                ignore_default_args=["--disable-back-forward-cache"],
-                executable_path=CHROMIUM,
-                args=[
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                ],
-            )
-            yield chromium
-            chromium.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+    # Playwright turns the back/forward cache off; identify.js handles it (pageshow).
+    with chromium(ignore_default_args=["--disable-back-forward-cache"]) as launched:
+        yield launched
 
 
 class Site:

@@ -26,12 +26,12 @@ from rupt_guard.choices import ChallengeResult, VerificationMethod
 from rupt_guard.gate.mark import SESSION_KEY
 from rupt_guard.models import Device, LoginCheck
 
-from .conftest import CHROMIUM, PASSWORD, chromium_args
+from .conftest import CHROMIUM, PASSWORD, chromium
 
 if not os.path.exists(CHROMIUM):
     pytest.skip("Chromium is not installed (apt-get install chromium)", allow_module_level=True)
 
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page
 
 pytestmark = [
     pytest.mark.browser,
@@ -56,21 +56,8 @@ AUTHENTICATOR = {
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    # Playwright's sync API runs an event loop in this thread; Django's async-safety check
-    # would then refuse the database work of the transactional teardown (see
-    # tests/test_identify_js.py). Nothing here is async code.
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=chromium_args())
-            yield chromium
-            chromium.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+    with chromium() as launched:
+        yield launched
 
 
 def with_csp(app):

@@ -175,6 +175,12 @@ class LoginCheck(models.Model):
             models.Index(fields=["user", "-created_at"], name="rupt_guard_check_user_time"),
             models.Index(fields=["decision", "-created_at"], name="rupt_guard_check_decision"),
             models.Index(fields=["reason", "-created_at"], name="rupt_guard_check_reason"),
+            # The expiry sweep: only the few challenges still waiting, among millions.
+            models.Index(
+                fields=["created_at"],
+                condition=Q(challenge_result="pending"),
+                name="rupt_guard_check_pending",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
@@ -266,9 +265,11 @@ class ChallengeVerifyView(PendingChallengeView):
     @staticmethod
     def trust_browser(request: Request) -> bool:
         """``trust_browser: false`` (a shared computer): the session passes, the device
-        stays unverified. Anything else, or nothing, trusts it."""
-        data = request.data if isinstance(request.data, Mapping) else {}
-        return data.get("trust_browser") is not False
+        stays unverified. Read as the schema says (a boolean: false, "false", 0, "0"...);
+        absent, it trusts; unreadable, it is a 400, never a guess."""
+        serializer = ChallengeVerifySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return bool(serializer.validated_data["trust_browser"])
 
     @describe(
         request=ChallengeVerifySerializer,

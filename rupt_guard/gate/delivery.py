@@ -15,11 +15,13 @@ import enum
 import logging
 import math
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.apps import apps
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.db.models import Q
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -56,12 +58,27 @@ def send_code(
     allowed, info = factor.generate_is_allowed()
     if not allowed:
         return Delivery(Sent.COOLDOWN, wait=_seconds_until((info or {}).get("next_generation_at")))
+    email = _is_email_device(factor)
+    claimed: _Claim | None = None
+    if email:
+        claimed = _claim_cooldown(factor)
+        if claimed is None:  # another request (a second tab, a double click) just sent one
+            factor.refresh_from_db(fields=["last_generated_timestamp"])
+            _allowed, info = factor.generate_is_allowed()
+            wait = _seconds_until((info or {}).get("next_generation_at")) or 1
+            return Delivery(Sent.COOLDOWN, wait=wait)
     try:
-        if _is_email_device(factor):
+        if email:
             _email_code(request, user, factor, check_pk)
         else:
             factor.generate_challenge()  # another plugin (SMS, ...): its own delivery
     except Exception as error:
+        if claimed is not None:
+            # Nothing left: the cooldown is given back, and the code in the user's inbox,
+            # if any, still works (the new one was never saved).
+            type(factor)._default_manager.filter(pk=factor.pk).update(
+                last_generated_timestamp=claimed.previous
+            )
         logger.exception("Could not send a code to factor %s", factor.persistent_id)
         signals.code_send_failed.send(
             sender=type(factor), user=user, factor=factor, error=error, request=request
@@ -92,7 +109,9 @@ def _email_code(request: HttpRequest | None, user: Any, factor: Any, check_pk: i
     from django_otp.plugins.otp_email.conf import settings as otp_email_settings
 
     validity = int(otp_email_settings.OTP_EMAIL_TOKEN_VALIDITY)
-    factor.generate_token(valid_secs=validity, commit=True)
+    # Kept in memory until the email left: a failed send must not replace the code the
+    # user may already have.
+    factor.generate_token(valid_secs=validity, commit=False)
     base = canonical_url()
     context: dict[str, Any] = {
         "user": user,
@@ -114,8 +133,27 @@ def _email_code(request: HttpRequest | None, user: Any, factor: Any, check_pk: i
     )
     message.attach_alternative(render_to_string("rupt_guard/email/code.html", context), "text/html")
     message.send()
-    # Only a code that left starts the cooldown: after a failure the user may ask again.
-    factor.cooldown_set(commit=True)
+    factor.save(update_fields=["token", "valid_until"])
+
+
+@dataclass(frozen=True)
+class _Claim:
+    previous: Any  # the cooldown's start before this claim, to give back on failure
+
+
+def _claim_cooldown(factor: Any) -> _Claim | None:
+    """Start the cooldown before sending, in one conditional UPDATE: of two requests at
+    once only one sends (django-otp sets it after, from a row each request read)."""
+    now = timezone.now()
+    free = Q(last_generated_timestamp__isnull=True) | Q(
+        last_generated_timestamp__lte=now - timedelta(seconds=factor.get_cooldown_duration())
+    )
+    previous = factor.last_generated_timestamp
+    rows = type(factor)._default_manager.filter(free, pk=factor.pk)
+    if not rows.update(last_generated_timestamp=now):
+        return None
+    factor.last_generated_timestamp = now
+    return _Claim(previous)
 
 
 def _seconds_until(when: Any) -> int:

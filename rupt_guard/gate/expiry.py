@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django.db.models import F
 from django.utils import timezone
 
 from rupt_guard.choices import ChallengeResult
@@ -33,7 +34,8 @@ def expire_stale_challenges(user: Any = None, *, limit: int = 1000) -> int:
         # Claimed row by row: two sweeps (or a sweep and the session's own expiry) never
         # both close one challenge, nor both email its owner.
         claimed = LoginCheck.objects.filter(pk=pk, challenge_result=ChallengeResult.PENDING)
-        if claimed.update(challenge_result=ChallengeResult.EXPIRED, challenge_ended_at=cutoff):
+        ended_at = F("created_at") + timedelta(seconds=guard_settings.CHALLENGE_TIMEOUT)
+        if claimed.update(challenge_result=ChallengeResult.EXPIRED, challenge_ended_at=ended_at):
             closed += 1
             tell_owner(pk)
     return closed

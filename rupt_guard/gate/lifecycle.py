@@ -307,8 +307,12 @@ def _complete(
         first_verification = trusted and device.verified_at is None  # type: ignore[union-attr]
         if trusted:
             mark_verified(device, method, verified_with=factor.persistent_id)
-        if check_pk is not None:
-            _end_challenge(check_pk, ChallengeResult.PASSED, trusted_browser=trust_browser)
+        # Claimed while still pending: a challenge the sweep closed as expired (its owner
+        # told "we did not let them in"), or ended otherwise, cannot pass after all.
+        if check_pk is not None and not _end_challenge(
+            check_pk, ChallengeResult.PASSED, trusted_browser=trust_browser
+        ):
+            raise NotPending
         if old_key:
             DeviceSession.objects.filter(session_key=old_key).delete()
         # A new session key: whatever an attacker may have fixed before is worthless now.
@@ -384,10 +388,13 @@ def _close(request: HttpRequest, result: ChallengeResult) -> None:
         _end_challenge(mark.check, result)
 
 
-def _end_challenge(check_pk: int, result: ChallengeResult, **fields: Any) -> None:
-    # Only a pending one: a result, once set, is never rewritten by a later request.
-    LoginCheck.objects.filter(pk=check_pk, challenge_result=ChallengeResult.PENDING).update(
-        challenge_result=result, challenge_ended_at=timezone.now(), **fields
+def _end_challenge(check_pk: int, result: ChallengeResult, **fields: Any) -> bool:
+    """Set the result of a pending challenge; False when it was no longer pending (a
+    result, once set, is never rewritten by a later request)."""
+    return bool(
+        LoginCheck.objects.filter(pk=check_pk, challenge_result=ChallengeResult.PENDING).update(
+            challenge_result=result, challenge_ended_at=timezone.now(), **fields
+        )
     )
 
 

@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import logging
+
 from django import template
 from django.shortcuts import resolve_url
+from django.urls import NoReverseMatch
 
 from rupt_guard.conf import guard_settings
 from rupt_guard.gate.check import ERROR_FIELD_SUFFIX
@@ -12,6 +15,7 @@ from rupt_guard.gate.sign_in import notice_for
 from rupt_guard.providers import get_provider
 
 register = template.Library()
+logger = logging.getLogger(__name__)
 
 
 @register.inclusion_tag("rupt_guard/identify.html", takes_context=True)
@@ -43,4 +47,12 @@ def rupt_guard_identify(context: template.Context, form: str = "") -> dict[str, 
 def rupt_guard_home_url() -> str:
     """Where "Back to the site" on rupt_guard's pages leads (``HOME_URL``; "" for none)."""
     home = guard_settings.HOME_URL
-    return resolve_url(home) if home else ""
+    if not home:
+        return ""
+    try:
+        url = str(resolve_url(home))
+    except NoReverseMatch:
+        # A page the user must get through (the challenge) never fails for a link.
+        logger.warning("RUPT_GUARD['HOME_URL'] %r is neither a URL name nor a path", home)
+        return ""
+    return "" if url.strip().lower().startswith(("javascript:", "data:", "vbscript:")) else url

@@ -86,14 +86,20 @@ def user_devices(user: Any) -> QuerySet[Device]:
     return Device.objects.filter(user=user).annotate(
         has_sessions=Exists(live_session),
         blocked_by_id=Subquery(last_block.values("actor_id")[:1]),
+        blocked_by_name=Subquery(last_block.values("actor_name")[:1]),
     )
 
 
 def blocked_by_someone_else(device: Device, user: Any) -> bool:
     """Blocked by another account (the site's staff): the user may not lift it. A block
     by the user, or by their "this wasn't me" link (no actor), is theirs to undo."""
+    if device.blocked_at is None:
+        return False
     blocked_by = getattr(device, "blocked_by_id", None)
-    return device.blocked_at is not None and blocked_by not in (None, user.pk)
+    if blocked_by is None:
+        # Its actor's account was deleted since (the name stays): still not the user's.
+        return bool(getattr(device, "blocked_by_name", ""))
+    return blocked_by != user.pk
 
 
 def unverified_are_challenged() -> bool:

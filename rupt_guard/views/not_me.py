@@ -13,7 +13,7 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.cache import never_cache
 
-from rupt_guard.choices import Decision
+from rupt_guard.choices import ChallengeResult, Decision
 from rupt_guard.conf import guard_settings
 from rupt_guard.gate.notifications import read_not_me_token
 from rupt_guard.models import LoginCheck
@@ -51,11 +51,20 @@ class NotMeView(View):
             # Nothing is recorded or changed: the sign-in stands as it was, and the link
             # keeps working until it expires, for the owner who later thinks again.
             return self._render(request, check, "kept")
+        now = timezone.now()
         claimed = LoginCheck.objects.filter(pk=check.pk, reported_at__isnull=True).update(
-            reported_at=timezone.now()
+            reported_at=now
         )
         if claimed != 1:
             return self._render(request, check, "used")
+        # A challenge still waiting ends here, and its owner, who reported it, is not told
+        # later that it went unanswered.
+        LoginCheck.objects.filter(pk=check.pk, challenge_result=ChallengeResult.PENDING).update(
+            challenge_result=ChallengeResult.ENDED, challenge_ended_at=now
+        )
+        LoginCheck.objects.filter(pk=check.pk, owner_notified_at__isnull=True).update(
+            owner_notified_at=now
+        )
         if check.device is not None and check.device.blocked_at is None:
             device_actions.block(
                 check.device, by=None, request=request, reason="reported from the email link"

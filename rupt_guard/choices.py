@@ -19,6 +19,7 @@ class Reason(models.TextChoices):
     BAD_TOKEN = "bad_token", _("Malformed or unknown identification token")
     PROVIDER_ERROR = "provider_error", _("Identification service failed")
     BLOCKED_DEVICE = "blocked_device", _("Blocked device")
+    NO_CONSENT = "no_consent", _("Not identified: no consent")
 
 
 class CheckSource(models.TextChoices):

@@ -86,9 +86,22 @@ class ClientInfo:
         if request is None:
             return cls()
         return cls(
-            ip=client_ip(request),
+            ip=stored_address(client_ip(request)),
             user_agent=clean_user_agent(request.META.get("HTTP_USER_AGENT")),
         )
+
+
+def stored_address(address: str | None) -> str | None:
+    """An address as it may be kept (``IP_ADDRESSES``): whole, its network only (IPv4 /24,
+    IPv6 /48: the provider's area, not the subscriber) or nothing. Every record takes its
+    address from here; limits and ``PLACE_FOR_IP`` read the request's own."""
+    mode = guard_settings.IP_ADDRESSES
+    if address is None or mode == "full":
+        return address
+    if mode == "none":
+        return None
+    prefix = 24 if ipaddress.ip_address(address).version == 4 else 48
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False).network_address)
 
 
 def clean_user_agent(value: Any) -> str:

@@ -37,6 +37,8 @@ DEFAULTS: dict[str, Any] = {
     "ON_UNVERIFIED_DEVICE": "challenge",
     "ON_MISSING_TOKEN": "challenge",
     "ON_PROVIDER_ERROR": "challenge",
+    # A sign-in whose device was not identified because CONSENT said no.
+    "ON_NO_CONSENT": "challenge",
     "ON_BLOCKED_DEVICE": "block",
     # None, seconds or a timedelta: an older verification counts as none.
     "VERIFICATION_MAX_AGE": None,
@@ -89,6 +91,12 @@ DEFAULTS: dict[str, Any] = {
     "CLIENT_IP": "rupt_guard.client.remote_addr",
     # Addresses or networks of the reverse proxies whose X-Forwarded-For is believed.
     "TRUSTED_PROXIES": [],
+    # Callable (or dotted path) request -> bool, decided on the server: may the browser's
+    # device be identified? None: always (security as a legitimate interest).
+    "CONSENT": None,
+    # How client addresses are stored (devices, checks, emails): "full", "truncated"
+    # (IPv4 /24, IPv6 /48) or "none". Limits and PLACE_FOR_IP still see the full address.
+    "IP_ADDRESSES": "full",
     # The cache alias for state shared by every worker (throttles, code limits).
     "CACHE": "default",
     # A backend that checks the password (and may take other credentials) for
@@ -145,6 +153,7 @@ IMPORT_STRINGS = {
     "LOGIN_RESPONSE",
     "CLIENT_IP",
     "PASSWORD_BACKEND",
+    "CONSENT",
 }
 # Lists of dotted paths, each imported.
 IMPORT_STRING_LISTS = {"TOKEN_AUTHENTICATION_CLASSES"}
@@ -156,12 +165,14 @@ LIST_KEYS = {
 }
 
 ACTIONS = ("allow", "challenge", "block")
+IP_ADDRESS_CHOICES = ("full", "truncated", "none")
 ACTION_KEYS = (
     "ON_NEW_DEVICE",
     "ON_UNVERIFIED_DEVICE",
     "ON_MISSING_TOKEN",
     "ON_PROVIDER_ERROR",
     "ON_BLOCKED_DEVICE",
+    "ON_NO_CONSENT",
 )
 
 
@@ -189,6 +200,11 @@ def _validate(key: str, value: Any) -> Any:
     if key in ACTION_KEYS and value not in ACTIONS:
         raise ImproperlyConfigured(
             f"{SETTING_NAME}[{key!r}] must be one of {', '.join(ACTIONS)}; got {value!r}."
+        )
+    if key == "IP_ADDRESSES" and value not in IP_ADDRESS_CHOICES:
+        raise ImproperlyConfigured(
+            f"{SETTING_NAME}['IP_ADDRESSES'] must be one of {', '.join(IP_ADDRESS_CHOICES)}; "
+            f"got {value!r}."
         )
     if key == "PROVIDER" and not isinstance(value, str | dict):
         raise ImproperlyConfigured(

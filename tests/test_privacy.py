@@ -1,0 +1,94 @@
+"""Privacy by default: client addresses are stored only as ``IP_ADDRESSES`` allows, in every
+table and every email, while limits still see the whole address during the request."""
+
+from __future__ import annotations
+
+import pytest
+from django.apps import apps
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
+
+from rupt_guard.client import stored_address
+from rupt_guard.gate.mark import SESSION_KEY
+from rupt_guard.models import Device, LoginCheck
+
+pytestmark = pytest.mark.django_db
+
+ADDRESS_V4 = "203.0.113.57"
+ADDRESS_V6 = "2001:db8:85a3:8d3:1319:8a2e:370:7348"
+
+
+def every_stored_value() -> str:
+    """Everything every installed model's table holds, as one text to search."""
+    rows = []
+    with connection.cursor() as cursor:
+        for model in apps.get_models():
+            table = model._meta.db_table
+            if table not in connection.introspection.table_names(cursor):
+                continue
+            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")  # noqa: S608
+            rows.extend(repr(row) for row in cursor.fetchall())
+    return "\n".join(rows)
+
+
+def sign_in_and_pass(client, login, pass_challenge, address: str) -> None:
+    assert login(device="laptop", REMOTE_ADDR=address).status_code == 302
+    assert pass_challenge().status_code == 302
+    assert client.session[SESSION_KEY]["state"] == "passed"
+
+
+@pytest.mark.parametrize(
+    ("address", "kept"),
+    [(ADDRESS_V4, "203.0.113.0"), (ADDRESS_V6, "2001:db8:85a3::")],
+)
+def test_truncated_addresses_leave_no_whole_address_anywhere(
+    client,
+    user,
+    login,
+    pass_challenge,
+    guard_settings_override,
+    mailoutbox,
+    django_capture_on_commit_callbacks,
+    address,
+    kept,
+):
+    guard_settings_override(IP_ADDRESSES="truncated")
+    client.defaults["REMOTE_ADDR"] = address
+    with django_capture_on_commit_callbacks(execute=True):
+        sign_in_and_pass(client, login, pass_challenge, address)
+    assert LoginCheck.objects.get().ip == kept
+    assert Device.objects.get().last_ip == kept
+    stored = every_stored_value()
+    assert address not in stored
+    assert mailoutbox and all(address not in m.body for m in mailoutbox)
+
+
+def test_none_keeps_no_address_at_all(client, user, login, pass_challenge, guard_settings_override):
+    guard_settings_override(IP_ADDRESSES="none")
+    client.defaults["REMOTE_ADDR"] = ADDRESS_V4
+    sign_in_and_pass(client, login, pass_challenge, ADDRESS_V4)
+    assert LoginCheck.objects.get().ip is None
+    assert Device.objects.get().last_ip is None
+    assert "203.0.113" not in every_stored_value()
+
+
+def test_limits_still_count_the_whole_address(client, user, login, guard_settings_override):
+    """Two neighbours of one /24 are two addresses to the sign-in limit: truncation is for
+    what is kept, not for telling clients apart during the request."""
+    guard_settings_override(
+        IP_ADDRESSES="truncated", SIGN_IN_RATES={"account": None, "address": "1/h"}
+    )
+    assert login(device="a", REMOTE_ADDR="203.0.113.1").status_code == 302
+    client.cookies.clear()
+    assert login(device="b", REMOTE_ADDR="203.0.113.2").status_code == 302
+    assert LoginCheck.objects.count() == 2  # the second address was not limited
+    client.cookies.clear()
+    login(device="c", REMOTE_ADDR="203.0.113.2")
+    assert LoginCheck.objects.count() == 2  # while the same address again is
+
+
+def test_full_is_the_default_and_a_bad_value_is_refused(guard_settings_override):
+    assert stored_address(ADDRESS_V4) == ADDRESS_V4
+    with pytest.raises(ImproperlyConfigured):
+        guard_settings_override(IP_ADDRESSES="hashed")
+        stored_address(ADDRESS_V4)

@@ -29,7 +29,7 @@ from django.utils.translation import gettext_lazy as _
 from rupt_guard import admin_actions
 from rupt_guard.models import Device, LoginCheck, TrustEvent
 from rupt_guard.providers import breaker
-from rupt_guard.trust import devices
+from rupt_guard.trust import devices, retention
 from rupt_guard.trust.audit import missing_tokens
 
 # How many rows an inline shows: the newest ones. A device can have years of checks.
@@ -374,6 +374,7 @@ class LoginCheckAdmin(ReadOnlyTrail):
         # every sign-in is challenged.
         context = {
             "missing_tokens": missing_tokens(hours=24),
+            "retention": retention.in_force(),
             "breaker": _breaker_status(),
             "can_force_breaker": self.can_force_breaker(request),
             **(extra_context or {}),

@@ -84,6 +84,9 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_RESPONSE": None,
     # Days rupt_guard_prune keeps login checks, and devices not seen.
     "LOGIN_CHECK_RETENTION_DAYS": 180,
+    # Apply the retention without a cron line: a small prune step after a sign-in, at most
+    # once an hour across every worker (rupt_guard_prune still drains everything).
+    "PRUNE_AFTER_SIGN_IN": False,
     "DEVICE_RETENTION_DAYS": 365,
     # Callable (or dotted path) (request) -> client address, used for every record and
     # throttle. The default trusts REMOTE_ADDR alone; behind a proxy use

@@ -27,6 +27,7 @@ from rupt_guard.conf import guard_settings
 from rupt_guard.gate.check import CheckOutcome, check_login, token_from_request
 from rupt_guard.gate.expiry import expire_stale_challenges
 from rupt_guard.gate.limits import Limited, Window
+from rupt_guard.trust.retention import prune_after_sign_in
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +126,7 @@ def start(
     # The account's own challenges nobody answered are closed (and their owner told) now,
     # not only at the next cron sweep.
     expire_stale_challenges(user)
+    prune_after_sign_in()  # PRUNE_AFTER_SIGN_IN: one small step an hour, off by default
     outcome = _limited_check(request, user, token, source, token_error)
     if key is not None and outcome.decision != Decision.BLOCK:
         _checked.setdefault(key, {})[str(user.pk)] = outcome

@@ -203,7 +203,18 @@ def check_risky_choices(app_configs: Any = None, **kwargs: Any) -> list:
     return messages
 
 
-RISKY_ALLOW_KEYS = ("ON_MISSING_TOKEN", "ON_PROVIDER_ERROR")
+RISKY_ALLOW_KEYS = ("ON_MISSING_TOKEN", "ON_PROVIDER_ERROR", "ON_NO_CONSENT")
+# Why each one's "allow" lets a thief with the password skip the second factor.
+_BROWSER_DECIDES = (
+    "the browser decides whether a token is sent (and a blocked request or an outage is "
+    "easy to cause), so anyone with the password can skip the second factor this way."
+)
+_RISKY_ALLOW_WHY = {
+    "ON_MISSING_TOKEN": _BROWSER_DECIDES,
+    "ON_PROVIDER_ERROR": _BROWSER_DECIDES,
+    "ON_NO_CONSENT": "whoever signs in can decline consent (the choice is the user's, "
+    "usually a cookie), so anyone with the password can skip the second factor this way.",
+}
 
 
 @register(Tags.security)
@@ -221,9 +232,7 @@ def check_limits_and_delivery(app_configs: Any = None, **kwargs: Any) -> list:
         if action == "allow" and key not in accepted:
             messages.append(
                 Error(
-                    f"RUPT_GUARD[{key!r}] is 'allow': the browser decides whether a token is "
-                    "sent (and a blocked request or an outage is easy to cause), so anyone with "
-                    "the password can skip the second factor this way.",
+                    f"RUPT_GUARD[{key!r}] is 'allow': {_RISKY_ALLOW_WHY[key]}",
                     hint=f"Use 'challenge', or add {key!r} to RUPT_GUARD['ACCEPTED_RISKS'].",
                     id="rupt_guard.E010",
                 )

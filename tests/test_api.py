@@ -82,6 +82,7 @@ def test_config_for_the_client_and_a_csrf_cookie(api):
         "client_id": "test-client",
         "token_field": "rupt_identification",
         "username_field": "username",
+        "identify": True,  # CONSENT allows identifying this browser (the default)
     }
     assert "csrftoken" in response.cookies
 

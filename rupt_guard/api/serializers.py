@@ -119,6 +119,9 @@ class ClientConfigSerializer(serializers.Serializer):
     client_id = serializers.CharField()
     token_field = serializers.CharField()
     username_field = serializers.CharField()
+    identify = serializers.BooleanField(
+        help_text="False when CONSENT refuses identification: load no SDK, send no token."
+    )
 
 
 class ErrorSerializer(serializers.Serializer):

@@ -43,6 +43,7 @@ from rupt_guard.choices import CheckSource, Decision
 from rupt_guard.conf import guard_settings
 from rupt_guard.gate import codes, lifecycle, sign_in
 from rupt_guard.gate.check import ERROR_FIELD_SUFFIX
+from rupt_guard.gate.consent import consent_given
 from rupt_guard.gate.delivery import Delivery, Sent, send_code
 from rupt_guard.gate.limits import Limited
 from rupt_guard.gate.mark import read_mark
@@ -154,7 +155,9 @@ class LoginView(APIView):
     @describe(responses={200: ClientConfigSerializer})
     @method_decorator(ensure_csrf_cookie)
     def get(self, request: Request) -> Response:
-        """What a client needs before it signs in: the SDK, the client id, the field name.
+        """What a client needs before it signs in: the SDK, the client id, the field name,
+        and whether to identify at all (``identify`` false: ``CONSENT`` said no, so the
+        client loads no SDK and sends no token).
 
         Also sets the ``csrftoken`` cookie the POST needs."""
         provider = get_provider()
@@ -164,6 +167,7 @@ class LoginView(APIView):
                 "client_id": provider.client_id(),
                 "token_field": guard_settings.TOKEN_FIELD,
                 "username_field": get_user_model().USERNAME_FIELD,
+                "identify": consent_given(request._request),
             }
         )
 

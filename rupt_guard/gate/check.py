@@ -24,6 +24,7 @@ from rupt_guard.choices import (
 )
 from rupt_guard.client import ClientInfo
 from rupt_guard.conf import guard_settings
+from rupt_guard.gate.consent import consent_given
 from rupt_guard.models import Device, LoginCheck
 from rupt_guard.providers import Identification, ProviderError
 from rupt_guard.providers.base import TOKEN_MAX_LENGTH
@@ -91,6 +92,11 @@ def check_login(
     identification: Identification | None = None
     error: ProviderError | None = None
     elapsed_ms: int | None = None
+    # Asked here, on the server, whatever the browser posted: a token sent without consent
+    # (a stale page, a hand-made request) is not sent on to the provider.
+    consent = consent_given(request)
+    if not consent:
+        token, token_error = None, ""
     if token:
         answer = identify(token, account)
         identification, error, elapsed_ms = answer.identification, answer.error, answer.elapsed_ms
@@ -107,6 +113,7 @@ def check_login(
             token_present=bool(token),
             provider_error=error.reason if error is not None else None,
             token_problem=error is not None and error.is_token_problem,
+            consent_refused=not consent,
         )
         if identification is not None:
             device, created = record_sighting(

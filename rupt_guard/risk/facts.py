@@ -20,6 +20,8 @@ class LoginFacts:
     device_verified: bool = False
     verification_expired: bool = False
     device_blocked: bool = False
+    # CONSENT said no: the device was not identified (and any token posted was not used).
+    consent_refused: bool = False
 
 
 @dataclass(frozen=True)

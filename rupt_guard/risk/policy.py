@@ -44,6 +44,9 @@ class DefaultPolicy:
     """Each rule maps to one ``ON_*`` setting; the first rule that applies decides."""
 
     rules: ClassVar[list[Rule]] = [
+        # Before the missing-token rule: a site decides what a refused consent costs
+        # without weakening ON_MISSING_TOKEN for everyone.
+        Rule(lambda f: f.consent_refused, Reason.NO_CONSENT, "ON_NO_CONSENT"),
         Rule(lambda f: not f.token_present, Reason.MISSING_TOKEN, "ON_MISSING_TOKEN"),
         Rule(lambda f: f.token_problem, Reason.BAD_TOKEN, "ON_MISSING_TOKEN"),
         Rule(lambda f: f.provider_error is not None, Reason.PROVIDER_ERROR, "ON_PROVIDER_ERROR"),

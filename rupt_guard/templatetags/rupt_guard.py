@@ -1,5 +1,6 @@
-"""``{% rupt_guard_identify %}``: the hidden token field and the script that fills it; and
-``{% rupt_guard_home_url %}``, the way back to the site from rupt_guard's pages."""
+"""``{% rupt_guard_identify %}``: the hidden token field and the script that fills it (nothing
+when ``CONSENT`` says no); and ``{% rupt_guard_home_url %}``, the way back to the site from
+rupt_guard's pages."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from django.urls import NoReverseMatch
 
 from rupt_guard.conf import guard_settings
 from rupt_guard.gate.check import ERROR_FIELD_SUFFIX
+from rupt_guard.gate.consent import consent_given
 from rupt_guard.gate.sign_in import notice_for
 from rupt_guard.providers import get_provider
 
@@ -18,13 +20,28 @@ register = template.Library()
 logger = logging.getLogger(__name__)
 
 
-@register.inclusion_tag("rupt_guard/identify.html", takes_context=True)
-def rupt_guard_identify(context: template.Context, form: str = "") -> dict[str, object]:
+IDENTIFY_TEMPLATE = "rupt_guard/identify.html"
+
+
+@register.simple_tag(takes_context=True)
+def rupt_guard_identify(context: template.Context, form: str = "") -> str:
     """Put it inside the login ``<form>``, or anywhere with ``form="<form id>"``.
 
     Configuration travels in data attributes, so a strict Content-Security-Policy with no
     inline script works; allow the SDK's origin in ``script-src``.
+
+    When ``CONSENT`` refuses this request it renders nothing at all: no script, so the
+    SDK is never loaded, and no field, so the form posts no token (the sign-in is then
+    checked at ``login()`` and recorded with the reason ``no_consent``).
     """
+    if not consent_given(context.get("request")):
+        return ""
+    # What an inclusion tag does, after the consent question (the template's own engine).
+    identify = context.template.engine.get_template(IDENTIFY_TEMPLATE)
+    return identify.render(context.new(identify_context(context, form)))
+
+
+def identify_context(context: template.Context, form: str) -> dict[str, object]:
     provider = get_provider()
     field = guard_settings.TOKEN_FIELD
     return {

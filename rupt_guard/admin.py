@@ -418,13 +418,16 @@ class TrustEventAdmin(ReadOnlyTrail):
 
 
 def _offer_reset_in_user_admin() -> None:
-    """Add "reset second factors" to the site's user admin, where staff look for a user."""
+    """Add "reset second factors" and "export their data" to the site's user admin, where
+    staff look for a user."""
     user_admin = admin.site._registry.get(get_user_model())
     if user_admin is None:
         return  # registered later, or not at all: the device list has the action too
     actions = list(user_admin.actions or [])
-    if admin_actions.reset_users_factors not in actions:
-        user_admin.actions = [*actions, admin_actions.reset_users_factors]
+    for action in (admin_actions.reset_users_factors, admin_actions.export_users_data):
+        if action not in actions:
+            actions.append(action)
+    user_admin.actions = actions
 
 
 _offer_reset_in_user_admin()

@@ -14,13 +14,14 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext, ngettext_lazy
 
 from rupt_guard.models import Device
 from rupt_guard.trust import devices
+from rupt_guard.trust.personal_data import export_for
 from rupt_guard.trust.recovery import reset_factors
 
 
@@ -229,3 +230,18 @@ def reset_users_factors(modeladmin: Any, request: HttpRequest, queryset: QuerySe
         act=lambda rows, data: _reset_users(modeladmin, request, list(rows), data),
         form_class=ResetForm,
     )
+
+
+@admin.action(description=_("Export the rupt_guard data of the selected users (JSON)"))
+def export_users_data(modeladmin: Any, request: HttpRequest, queryset: QuerySet) -> Any:
+    """For the site's user admin: a JSON download of what rupt_guard keeps about each
+    selected user (their devices, addresses and sign-in history: staff who may change
+    devices only)."""
+    if not request.user.has_perm("rupt_guard.change_device"):
+        modeladmin.message_user(request, _("You may not export this data."), messages.ERROR)
+        return None
+    body = {"users": [export_for(user) for user in queryset.order_by("pk")]}
+    response = JsonResponse(body, json_dumps_params={"indent": 2})
+    response["Content-Disposition"] = 'attachment; filename="rupt-guard-users-data.json"'
+    response["Cache-Control"] = "no-store"
+    return response

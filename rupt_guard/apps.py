@@ -13,7 +13,7 @@ class RuptGuardConfig(AppConfig):
         from django.apps import apps
         from django.contrib.auth import get_user_model
         from django.contrib.auth.signals import user_logged_in, user_logged_out
-        from django.db.models.signals import post_save
+        from django.db.models.signals import post_save, pre_delete
         from django_otp.forms import otp_verification_failed
 
         from rupt_guard import checks  # noqa: F401  (registers the system checks)
@@ -21,6 +21,7 @@ class RuptGuardConfig(AppConfig):
             on_factors_changed,
             on_factors_reset,
             on_otp_verification_failed,
+            on_user_deleted,
             on_user_logged_in,
             on_user_logged_out,
             on_user_saved,
@@ -32,6 +33,9 @@ class RuptGuardConfig(AppConfig):
         user_logged_out.connect(on_user_logged_out, dispatch_uid="rupt_guard_user_logged_out")
         post_save.connect(
             on_user_saved, sender=get_user_model(), dispatch_uid="rupt_guard_user_saved"
+        )
+        pre_delete.connect(
+            on_user_deleted, sender=get_user_model(), dispatch_uid="rupt_guard_user_deleted"
         )
         otp_verification_failed.connect(
             on_otp_verification_failed, dispatch_uid="rupt_guard_otp_verification_failed"

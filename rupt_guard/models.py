@@ -270,3 +270,30 @@ class TrustEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} ({self.created_at:%Y-%m-%d %H:%M})"
+
+
+class PendingErasure(models.Model):
+    """An account's entries still to be removed from the provider's metadata of one device.
+
+    Queued when a user is deleted or erased (the deletion never waits for the provider);
+    ``rupt_guard_sync`` retries until the provider accepts, then the row is deleted.
+    """
+
+    external_id = models.CharField(_("device id"), max_length=128)
+    account_id = models.CharField(_("account id"), max_length=256)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    last_error = models.CharField(_("last error"), max_length=40, blank=True)
+    created_at = models.DateTimeField(_("queued"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("pending erasure")
+        verbose_name_plural = _("pending erasures")
+        ordering = ["pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["external_id", "account_id"], name="rupt_guard_erasure_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} @ {self.external_id}"

@@ -34,6 +34,7 @@ urlpatterns = [
     path("security/", security.SecurityView.as_view(), name="security"),
     path("security/confirm/", security.ReauthenticateView.as_view(), name="reauthenticate"),
     path("security/app/", security.TotpSetupView.as_view(), name="totp_setup"),
+    path("security/data/", security.PersonalDataView.as_view(), name="personal_data"),
     path("security/backup-codes/", security.BackupCodesView.as_view(), name="backup_codes"),
     path(
         "security/factors/<path:persistent_id>/remove/",

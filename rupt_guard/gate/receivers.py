@@ -13,6 +13,7 @@ from rupt_guard.gate.limits import wrong_code_window
 from rupt_guard.gate.mark import read_mark
 from rupt_guard.gate.notifications import notify_factors_changed, notify_factors_reset
 from rupt_guard.trust.devices import forget_verifications
+from rupt_guard.trust.personal_data import erase
 
 
 def on_user_logged_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
@@ -59,3 +60,9 @@ def on_factors_reset(sender: Any, user: Any, reason: str, **kwargs: Any) -> None
 
 def on_factors_changed(sender: Any, user: Any, action: str, label: str, **kwargs: Any) -> None:
     notify_factors_changed(user, action=action, label=label)
+
+
+def on_user_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
+    # Our rows go in the deletion's own transaction; the provider's part is queued and
+    # tried after commit, so an outage at the provider never stops the deletion.
+    erase(instance, keep_user=False)

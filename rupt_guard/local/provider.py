@@ -112,6 +112,21 @@ class LocalProvider(IdentificationProvider):
             device.metadata = {**device.metadata, **{k: list(v) for k, v in fields.items()}}
             device.save(update_fields=["metadata"])
 
+    def erase_account(self, device_id: str, account: str, fields: MetadataFields) -> None:
+        # The local provider's records are this site's own rows: the device's metadata
+        # without this account's entries, and every pair and token completed for it.
+        with transaction.atomic(using=router.db_for_write(LocalDevice)):
+            device = LocalDevice.objects.select_for_update().filter(device_id=device_id).first()
+            if device is not None:
+                device.metadata = {**device.metadata, **{k: list(v) for k, v in fields.items()}}
+                device.save(update_fields=["metadata"])
+            LocalDeviceAccount.objects.filter(account=account).delete()
+            LocalIdentification.objects.filter(account=account).delete()
+            # A browser profile no account uses any more is nobody's to keep.
+            if device is not None and not device.accounts.exists():
+                LocalIdentification.objects.filter(device_id=device_id).delete()
+                device.delete()
+
     @staticmethod
     def _meet(device_id: str, account: str):  # type: ignore[no-untyped-def]
         device, _ = LocalDevice.objects.get_or_create(device_id=device_id)

@@ -165,3 +165,14 @@ class IdentificationProvider(abc.ABC):
     @abc.abstractmethod
     def update_metadata(self, device_id: str, fields: MetadataFields) -> None:
         """Replace the listed metadata ``fields`` of ``device_id``; other keys stay."""
+
+    def erase_account(self, device_id: str, account: str, fields: MetadataFields) -> None:
+        """Remove what the service keeps of ``account`` on ``device_id``, as far as its API
+        allows. ``fields`` are the device's metadata fields rewritten without this account's
+        entries (the other accounts' entries stay). Rupt documents no delete, so the default
+        writes them with :meth:`update_metadata`; an unknown device has nothing to erase."""
+        try:
+            self.update_metadata(device_id, fields)
+        except ProviderError as exc:
+            if exc.status != 404:
+                raise

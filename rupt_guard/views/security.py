@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 from django import forms
 from django.apps import apps
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
@@ -36,6 +36,7 @@ from rupt_guard.gate.reauth import (
 from rupt_guard.models import Device
 from rupt_guard.trust import enrolment
 from rupt_guard.trust.factors import challenge_devices, sends_code
+from rupt_guard.trust.personal_data import export_for
 from rupt_guard.views.challenge import CodeFormMixin, safe_next
 from rupt_guard.views.devices import trusted_session_required
 from rupt_guard.views.forms import ChallengeForm
@@ -256,3 +257,18 @@ class FactorRemoveView(View):
         message = _("%(factor)s was removed.") % {"factor": factor.name}
         messages.success(request, message, fail_silently=True)
         return HttpResponseRedirect(reverse_security())
+
+
+@method_decorator(never_cache, name="dispatch")
+class PersonalDataView(View):
+    """The "Download your data" link: the JSON of what rupt_guard keeps about the signed-in user.
+
+    A step-up first, like every change here: a session left open on a shared computer
+    must not hand over the account's devices, addresses and sign-in history.
+    """
+
+    @recent_factor_required
+    def get(self, request: HttpRequest) -> HttpResponse:
+        response = JsonResponse(export_for(request.user), json_dumps_params={"indent": 2})
+        response["Content-Disposition"] = 'attachment; filename="security-data.json"'
+        return response

@@ -92,3 +92,34 @@ def test_full_is_the_default_and_a_bad_value_is_refused(guard_settings_override)
     with pytest.raises(ImproperlyConfigured):
         guard_settings_override(IP_ADDRESSES="hashed")
         stored_address(ADDRESS_V4)
+
+
+def test_no_token_code_or_secret_is_kept_in_any_table_or_log_line(
+    client, user, rupt_server, mailoutbox, caplog
+):
+    """A whole sign-in and its challenge, logged at DEBUG: the identification token, the
+    emailed code, Rupt's API secret and the password appear in no table and no log line.
+    (django-otp keeps a pending email code in its own row until it is used: checked after
+    the challenge passed, as here.)"""
+    import logging
+    import re
+
+    from .conftest import PASSWORD, WEBHOOK_SECRET
+    from .fake_rupt import SECRET
+
+    caplog.set_level(logging.DEBUG)
+    token = rupt_server.identify("laptop")
+    client.post(
+        "/accounts/login/",
+        {"username": "alice", "password": PASSWORD, "rupt_identification": token},
+    )
+    page = client.get("/rupt-guard/challenge/")  # the code is emailed on arrival
+    code = re.search(r"Your sign-in code: (\d{6})", mailoutbox[-1].body).group(1)
+    device = page.context["method"].device
+    client.post("/rupt-guard/challenge/", {"otp_device": device.persistent_id, "otp_token": code})
+    assert client.session[SESSION_KEY]["state"] == "passed"
+    stored = every_stored_value()
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    for secret in (token, code, SECRET, WEBHOOK_SECRET, PASSWORD):
+        assert secret not in stored, secret
+        assert secret not in logged, secret

@@ -5,20 +5,18 @@ from __future__ import annotations
 
 import re
 import time
-from base64 import b32decode
 
 import pytest
 from django.contrib.auth import get_user_model
-from django_otp.oath import TOTP
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.test import APIClient
 
 from rupt_guard.choices import TrustAction
-from rupt_guard.gate.mark import SESSION_KEY
 from rupt_guard.models import TrustEvent
 
 from .conftest import PASSWORD
+from .factors_kit import age_factor, code_for
 
 API = "/api/rupt-guard/"
 pytestmark = pytest.mark.django_db
@@ -26,11 +24,6 @@ pytestmark = pytest.mark.django_db
 
 def code_from(mailoutbox):
     return re.search(r"\b(\d{6})\b", mailoutbox[-1].body).group(1)
-
-
-def code_for(secret, steps_ahead=0):
-    raw = secret.replace(" ", "")
-    return f"{TOTP(b32decode(raw + '=' * (-len(raw) % 8)), drift=steps_ahead).token():06d}"
 
 
 def sign_in(api, rupt_server, device):
@@ -56,14 +49,6 @@ def api(user, rupt_server, mailoutbox):
     )
     assert done.status_code == 200
     return client
-
-
-def age_factor(api):
-    session = api.session
-    mark = dict(session[SESSION_KEY])
-    mark["factor_at"] = mark["passed_at"] = time.time() - 3600
-    session[SESSION_KEY] = mark
-    session.save()
 
 
 def enrol(api, name="Phone"):

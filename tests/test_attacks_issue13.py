@@ -12,7 +12,6 @@ import io
 import re
 import threading
 import time
-from base64 import b32decode
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -35,6 +34,7 @@ from rupt_guard.testing import login_verified
 from rupt_guard.trust import enrolment, recovery
 
 from .conftest import PASSWORD
+from .factors_kit import age_factor, code_for, secret_on
 
 pytestmark = pytest.mark.django_db
 
@@ -57,30 +57,11 @@ def remove_url(device) -> str:
     return f"/rupt-guard/security/factors/{device.persistent_id}/remove/"
 
 
-def age_factor(client, seconds=3600) -> None:
-    session = client.session
-    mark = dict(session[SESSION_KEY])
-    mark["factor_at"] = mark["passed_at"] = time.time() - seconds
-    session[SESSION_KEY] = mark
-    session.save()
-
-
 def fresh_factor(client) -> None:
     """The session verified a factor just now (as a step-up would leave it)."""
     session = client.session
     session[SESSION_KEY] = {**session[SESSION_KEY], "factor_at": time.time()}
     session.save()
-
-
-def secret_on(page) -> str:
-    html = page.content.decode()
-    return re.search(r"data-rupt-guard-secret>([A-Z2-7 ]+)<", html).group(1)
-
-
-def code_for(secret: str, steps_ahead: int = 0) -> str:
-    raw = secret.replace(" ", "")
-    key = b32decode(raw + "=" * (-len(raw) % 8))
-    return f"{TOTP(key, drift=steps_ahead).token():06d}"
 
 
 def device_code(device, steps_ahead: int = 0) -> str:

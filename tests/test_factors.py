@@ -7,12 +7,10 @@ account has no factor), then manage factors; each new factor then passes a chall
 from __future__ import annotations
 
 import re
-import time
 from base64 import b32decode
 
 import pytest
 from django.contrib.auth import get_user_model
-from django_otp.oath import TOTP
 from django_otp.plugins.otp_email.models import EmailDevice
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -20,6 +18,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from rupt_guard.choices import TrustAction
 from rupt_guard.gate.mark import SESSION_KEY
 from rupt_guard.models import Device, TrustEvent
+
+from .factors_kit import age_factor, code_for, secret_on
 
 pytestmark = pytest.mark.django_db
 
@@ -41,26 +41,6 @@ def signed_in(client, user, login, pass_challenge):
     assert pass_challenge().status_code == 302
     assert client.session[SESSION_KEY]["state"] == "passed"
     return user
-
-
-def age_factor(client, seconds=3600):
-    """Make the session's last verified factor (and sign-in) ``seconds`` old."""
-    session = client.session
-    mark = dict(session[SESSION_KEY])
-    mark["factor_at"] = mark["passed_at"] = time.time() - seconds
-    session[SESSION_KEY] = mark
-    session.save()
-
-
-def secret_on(page) -> str:
-    html = page.content.decode()
-    return re.search(r"data-rupt-guard-secret>([A-Z2-7 ]+)<", html).group(1)
-
-
-def code_for(secret: str, steps_ahead: int = 0) -> str:
-    raw = secret.replace(" ", "")
-    key = b32decode(raw + "=" * (-len(raw) % 8))
-    return f"{TOTP(key, drift=steps_ahead).token():06d}"
 
 
 def enrol_totp(client, name="Phone"):

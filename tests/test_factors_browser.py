@@ -5,27 +5,21 @@ them, and pass a challenge from a new browser with each."""
 from __future__ import annotations
 
 import os
-from base64 import b32decode
 
 import pytest
 
 from .conftest import CHROMIUM
+from .factors_kit import code_for
 
 if not os.path.exists(CHROMIUM):
     pytest.skip("Chromium is not installed (apt-get install chromium)", allow_module_level=True)
 
-from django_otp.oath import TOTP
 from playwright.sync_api import Page
 
 from .test_demo_browser import ARTIFACTS, Demo, browser, demo, on_challenge, sign_in
 
 pytestmark = pytest.mark.browser
 __all__ = ["browser", "demo"]  # the demo site and Chromium, as fixtures of this module
-
-
-def code_for(secret: str, steps_ahead: int = 0) -> str:
-    raw = secret.replace(" ", "")
-    return f"{TOTP(b32decode(raw + '=' * (-len(raw) % 8)), drift=steps_ahead).token():06d}"
 
 
 def pass_with_email(page: Page, demo: Demo) -> None:

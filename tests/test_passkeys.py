@@ -30,6 +30,7 @@ from rupt_guard.gate.mark import SESSION_KEY
 from rupt_guard.models import Device, LoginCheck, TrustEvent
 
 from .conftest import PASSWORD
+from .factors_kit import age_factor
 
 pytestmark = pytest.mark.django_db
 
@@ -147,15 +148,6 @@ def refused(response, status: int, code: str) -> None:
     assert response.status_code == status, response.content
     assert response["Content-Type"] == "application/json"
     assert response.json()["code"] == code, response.json()
-
-
-def age_factor(client) -> None:
-    """The session's last second factor was an hour ago: changing factors needs a step-up."""
-    session = client.session
-    mark = dict(session[SESSION_KEY])
-    mark["factor_at"] = mark["passed_at"] = time.time() - 3600
-    session[SESSION_KEY] = mark
-    session.save()
 
 
 def state(client) -> str:

@@ -36,9 +36,8 @@ from rupt_guard.api.serializers import (
     TotpEnrolmentSerializer,
 )
 from rupt_guard.api.throttling import ChallengeThrottle
-from rupt_guard.api.views import code_form, refuse, refuse_undelivered
+from rupt_guard.api.views import code_form, refuse, send_code_to
 from rupt_guard.gate import codes
-from rupt_guard.gate.delivery import send_code
 from rupt_guard.gate.reauth import (
     forget_totp_key,
     offer_totp_key,
@@ -133,18 +132,7 @@ class ReauthenticateSendView(APIView):
     )
     def post(self, request: Request) -> Response:
         """Send a code (email) for a step-up."""
-        serializer = ChallengeSendSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        wanted = serializer.validated_data.get("device")
-        candidates = [
-            d
-            for d in challenge_devices(request.user)
-            if sends_code(d) and (wanted is None or d.persistent_id == wanted)
-        ]
-        if not candidates:
-            raise ValidationError({"device": [_("No device of yours can send a code.")]})
-        refuse_undelivered(send_code(request._request, request.user, candidates[0]))
-        return Response({"status": "sent", "device": candidates[0].persistent_id})
+        return send_code_to(request, request.user)
 
 
 class TotpEnrolView(FactorView):

@@ -119,6 +119,27 @@ def code_form(request: Request, user: Any) -> ChallengeForm:
     return ChallengeForm(user, request._request, data=data)
 
 
+def send_code_to(request: Request, user: Any) -> Response:
+    """Send a code to the factor the body names (or the first that sends codes): the
+    challenge's send and the step-up's. A pending sign-in's email carries its
+    "this wasn't me" link."""
+    serializer = ChallengeSendSerializer(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    wanted = serializer.validated_data.get("device")
+    candidates = [
+        device
+        for device in challenge_devices(user)
+        if sends_code(device) and (wanted is None or device.persistent_id == wanted)
+    ]
+    if not candidates:
+        raise ValidationError({"device": [_("No device of yours can send a code.")]})
+    device = candidates[0]
+    mark = read_mark(request.session)
+    check_pk = mark.check if mark is not None and mark.pending else None
+    refuse_undelivered(send_code(request._request, user, device, check_pk=check_pk))
+    return Response({"status": "sent", "device": device.persistent_id})
+
+
 def refuse_undelivered(delivery: Delivery) -> None:
     """A code that did not leave: 429 with the time left, or 503 (never the mail server's
     own words)."""
@@ -246,23 +267,7 @@ class ChallengeSendView(PendingChallengeView):
         },
     )
     def post(self, request: Request) -> Response:
-        serializer = ChallengeSendSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        wanted = serializer.validated_data.get("device")
-        candidates = [
-            device
-            for device in challenge_devices(self.pending_user)
-            if sends_code(device) and (wanted is None or device.persistent_id == wanted)
-        ]
-        if not candidates:
-            raise ValidationError({"device": [_("No device of yours can send a code.")]})
-        device = candidates[0]
-        mark = read_mark(request.session)
-        delivery = send_code(
-            request._request, self.pending_user, device, check_pk=mark.check if mark else None
-        )
-        refuse_undelivered(delivery)
-        return Response({"status": "sent", "device": device.persistent_id})
+        return send_code_to(request, self.pending_user)
 
 
 class ChallengeVerifyView(PendingChallengeView):

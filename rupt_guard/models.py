@@ -61,7 +61,9 @@ class Device(models.Model):
         _("provider metadata"),
         default=dict,
         blank=True,
-        help_text=_("The metadata fields the provider returned last."),
+        help_text=_(
+            "This account's entries in the provider's verification field, as returned last."
+        ),
     )
     metadata_sync_pending = models.BooleanField(
         _("metadata update pending"),

@@ -146,22 +146,20 @@ def test_email_code_goes_to_the_account_address(client, user, challenged, email_
     assert mailoutbox[-1].to == ["alice@example.com"]
 
 
-def test_verification_is_recorded_at_rupt_keeping_other_accounts(
+def test_verification_is_recorded_at_rupt_leaving_other_fields(
     client, user, rupt_server, login, pass_challenge, django_capture_on_commit_callbacks
 ):
-    rupt_server.metadata["dev-shared"] = {
-        "2fa_verified": ["bob-id:2026-11-01T00:00:00Z"],
-        "other": ["kept"],
-    }
+    rupt_server.metadata["dev-shared"] = {"other": ["kept"]}
     login(device="dev-shared")
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         pass_challenge()
     assert len(callbacks) == 2  # the metadata update and the new-device email
-    entries = rupt_server.metadata["dev-shared"]["2fa_verified"]
-    assert entries[0] == "bob-id:2026-11-01T00:00:00Z"
-    assert re.fullmatch(rf"{user.pk}:\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\dZ", entries[1])
+    [entry] = rupt_server.metadata["dev-shared"]["2fa_verified"]
+    assert re.fullmatch(rf"{user.pk}:\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\dZ", entry)
     assert rupt_server.metadata["dev-shared"]["other"] == ["kept"]
-    assert not Device.objects.get(user=user).metadata_sync_pending
+    device = Device.objects.get(user=user)
+    assert not device.metadata_sync_pending
+    assert device.metadata == {"2fa_verified": [entry]}
 
 
 def test_rupt_failure_at_verification_is_retried_later(

@@ -123,3 +123,101 @@ def test_no_token_code_or_secret_is_kept_in_any_table_or_log_line(
     for secret in (token, code, SECRET, WEBHOOK_SECRET, PASSWORD):
         assert secret not in stored, secret
         assert secret not in logged, secret
+
+
+OLD = "2026-01-01T00:00:00Z"
+
+
+def test_a_row_keeps_only_its_own_entries_of_the_field_we_use(
+    client, user, rupt_server, login, pass_challenge, django_capture_on_commit_callbacks
+):
+    """Rupt's map is the device's: a stranger's verification and keys we never read are
+    about other people and stay at Rupt, not in our table."""
+    rupt_server.metadata["shared"] = {
+        "2fa_verified": [f"stranger-7:{OLD}", f"{user.pk}:{OLD}"],
+        "favourite_colour": ["blue"],
+    }
+    login(device="shared")
+    assert Device.objects.get(user=user).metadata == {"2fa_verified": [f"{user.pk}:{OLD}"]}
+    with django_capture_on_commit_callbacks(execute=True):
+        assert pass_challenge().status_code == 302
+    device = Device.objects.get(user=user)
+    [entry] = device.metadata["2fa_verified"]
+    assert entry.startswith(f"{user.pk}:") and entry != f"{user.pk}:{OLD}"
+    assert device.metadata == {"2fa_verified": [entry]}
+    # The push writes what our rows know: the stranger had no row here, so no entry.
+    assert rupt_server.metadata["shared"] == {
+        "2fa_verified": [entry],
+        "favourite_colour": ["blue"],
+    }
+    assert "stranger-7" not in every_stored_value()
+    assert "favourite_colour" not in every_stored_value()
+
+
+def test_two_accounts_on_one_device_each_keep_their_own_entry(
+    client,
+    user,
+    django_user_model,
+    rupt_server,
+    login,
+    pass_challenge,
+    django_capture_on_commit_callbacks,
+):
+    bob = django_user_model.objects.create_user("bob", "bob@example.com", "pw-bob-123456")
+    for username, password in (("alice", None), ("bob", "pw-bob-123456")):
+        login(username, **({"password": password} if password else {}), device="shared")
+        with django_capture_on_commit_callbacks(execute=True):
+            assert pass_challenge().status_code == 302
+        client.logout()
+    entries = rupt_server.metadata["shared"]["2fa_verified"]
+    assert sorted(e.split(":")[0] for e in entries) == sorted([str(user.pk), str(bob.pk)])
+    for person in (user, bob):
+        stored = Device.objects.get(user=person).metadata["2fa_verified"]
+        assert [e.split(":")[0] for e in stored] == [str(person.pk)]
+
+
+def test_a_site_sharing_the_field_keeps_other_sites_entries(
+    client,
+    user,
+    rupt_server,
+    login,
+    pass_challenge,
+    guard_settings_override,
+    django_capture_on_commit_callbacks,
+):
+    """With TRUST_RUPT_METADATA the field is shared with the project's other back ends on
+    purpose: dropping their entries at our push would undo their verifications."""
+    guard_settings_override(TRUST_RUPT_METADATA=True, ACCOUNT_ID=lambda u: f"acct-{u.pk}")
+    rupt_server.metadata["shared"] = {"2fa_verified": [f"acct-999:{OLD}"]}
+    login(device="shared")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert pass_challenge().status_code == 302
+    entries = rupt_server.metadata["shared"]["2fa_verified"]
+    assert entries[0] == f"acct-999:{OLD}"
+    assert entries[1].startswith(f"acct-{user.pk}:")
+    assert Device.objects.get(user=user).metadata == {"2fa_verified": entries}
+
+
+def test_the_migration_trims_rows_written_before_it(user, django_user_model):
+    from importlib import import_module
+
+    from django.apps import apps as registry
+
+    migration = import_module("rupt_guard.migrations.0009_trimmed_metadata")
+    bob = django_user_model.objects.create_user("bob")
+    now = "2026-11-01T00:00:00Z"
+    mixed = {"2fa_verified": [f"{user.pk}:{now}", f"{bob.pk}:{now}"], "other": ["x"]}
+    alice_row = Device.objects.create(user=user, external_id="shared", metadata=mixed)
+    bob_row = Device.objects.create(user=bob, external_id="shared", metadata=mixed)
+    untouched = Device.objects.create(user=bob, external_id="quiet", metadata={})
+
+    class Editor:
+        connection = connection
+
+    migration.trim_stored_metadata(registry, Editor())
+    alice_row.refresh_from_db()
+    bob_row.refresh_from_db()
+    untouched.refresh_from_db()
+    assert alice_row.metadata == {"2fa_verified": [f"{user.pk}:{now}"]}
+    assert bob_row.metadata == {"2fa_verified": [f"{bob.pk}:{now}"]}
+    assert untouched.metadata == {}

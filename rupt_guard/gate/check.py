@@ -31,7 +31,12 @@ from rupt_guard.providers.base import TOKEN_MAX_LENGTH
 from rupt_guard.risk.identify import identify
 from rupt_guard.risk.policy import LoginFacts, get_policy
 from rupt_guard.trust.sightings import record_sighting
-from rupt_guard.trust.verification import account_id, mark_verified, verification_state
+from rupt_guard.trust.verification import (
+    account_id,
+    kept_metadata,
+    mark_verified,
+    verification_state,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +125,7 @@ def check_login(
                 user,
                 identification.device_id,
                 client=client,
-                metadata=identification.metadata_fields,
+                metadata=kept_metadata(identification.metadata_fields, account),
             )
             state = verification_state(device, account, identification.metadata_fields)
             if state.metadata_time is not None:

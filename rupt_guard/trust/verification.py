@@ -53,6 +53,25 @@ def entry_time(entry: str, account: str) -> datetime | None:
         return None  # e.g. account "a" meeting an entry of account "a:b"
 
 
+def kept_metadata(metadata: dict[str, list[str]] | None, account: str) -> dict[str, list[str]]:
+    """The part of a device's provider metadata stored on this account's row.
+
+    Only the verification field, and in it only this account's entries: the rest of the
+    map is about other people on the same device, and the push rewrites the field from
+    our rows anyway. With ``TRUST_RUPT_METADATA`` the site shares the field with other
+    back ends of its Rupt project on purpose, so entries of accounts it has no row for
+    are kept too: the push would otherwise erase another site's verifications.
+    """
+    field = guard_settings.METADATA_VERIFIED_FIELD
+    entries = [
+        entry
+        for entry in (metadata or {}).get(field, [])
+        if isinstance(entry, str)
+        and (guard_settings.TRUST_RUPT_METADATA or entry.startswith(f"{account}:"))
+    ]
+    return {field: entries} if entries else {}
+
+
 def _fresh(when: datetime, now: datetime) -> bool:
     max_age = guard_settings.VERIFICATION_MAX_AGE
     return max_age is None or now - when <= max_age
@@ -137,7 +156,8 @@ def sync_metadata(device_pk: int) -> bool:
     Rupt keeps one metadata map per device, shared by every account that uses it. The
     entries of every account we have a row for on that device are written from those rows
     (verified: an entry; revoked: none), so no account's stale copy can bring back a trust
-    withdrawn here. Entries of accounts we do not know stay as the provider had them. A
+    withdrawn here. Entries of accounts we have no row for are kept only when the site
+    shares the field (``TRUST_RUPT_METADATA``); otherwise they are not stored, and go. A
     failure is logged and leaves ``metadata_sync_pending`` set for ``rupt_guard_sync``; it
     never changes our record.
     """
@@ -147,14 +167,18 @@ def sync_metadata(device_pk: int) -> bool:
     field = guard_settings.METADATA_VERIFIED_FIELD
     rows = list(Device.objects.filter(external_id=device.external_id).select_related("user"))
     accounts = {row.pk: account_id(row.user) for row in rows}
+    # Only a row of a site sharing the field (TRUST_RUPT_METADATA) holds other entries.
     foreign = [
         entry
         for entry in (device.metadata or {}).get(field, [])
         if isinstance(entry, str)
         and all(entry_time(entry, account) is None for account in accounts.values())
     ]
-    ours = [format_entry(accounts[row.pk], row.verified_at) for row in rows if row.verified_at]
-    entries = [*foreign, *ours]
+    own = {
+        row.pk: [format_entry(accounts[row.pk], row.verified_at)] if row.verified_at else []
+        for row in rows
+    }
+    entries = [*foreign, *(entry for row in rows for entry in own[row.pk])]
     permit = breaker.permit()
     if not permit.allowed:
         logger.info("Device %s: metadata push deferred, the circuit breaker is open.", device.pk)
@@ -173,9 +197,8 @@ def sync_metadata(device_pk: int) -> bool:
     breaker.record(permit, outage=False)
     # The push carried every row's current state, so none of them is pending any more.
     for row in rows:
-        metadata = dict(row.metadata or {})
-        metadata[field] = entries
+        kept = [*foreign, *own[row.pk]] if guard_settings.TRUST_RUPT_METADATA else own[row.pk]
         Device.objects.filter(pk=row.pk, verified_at=row.verified_at).update(
-            metadata=metadata, metadata_sync_pending=False
+            metadata={field: kept} if kept else {}, metadata_sync_pending=False
         )
     return True

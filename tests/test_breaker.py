@@ -188,10 +188,12 @@ def test_two_processes_share_one_breaker(settings, guard_settings_override):
 
 
 def test_a_replayed_token_is_never_taken_for_the_half_open_probe(user, rupt_server, trip):
+    from rupt_guard.choices import CheckSource
+    from rupt_guard.gate.check import check_login
     from rupt_guard.risk.identify import identify
 
     token = rupt_server.identify()
-    identify(token, "1")  # its one legitimate use
+    check_login(None, user, token=token, source=CheckSource.FORM)  # its one legitimate use
     for _ in range(3):
         breaker.record(breaker.Permit(True), outage=True)
     breaker.shared_cache().set(breaker.OPEN_KEY, time.time() - 1, timeout=60)  # half-open

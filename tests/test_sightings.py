@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 
 from rupt_guard.client import ClientInfo, clean_ip, clean_user_agent
 from rupt_guard.models import Device
+from rupt_guard.trust import sightings
 from rupt_guard.trust.sightings import record_sighting
 
 
@@ -19,7 +20,25 @@ def user(db):
     return get_user_model().objects.create_user("alice", "alice@example.com", "pw")
 
 
-def test_first_sighting_creates_later_ones_refresh(user):
+@pytest.fixture(params=["upsert", "select_then_write"])
+def write_path(request, monkeypatch):
+    """PostgreSQL and SQLite write a sighting in one statement; other databases read, then
+    update or insert. Both keep the guarantees."""
+    if request.param == "select_then_write":
+        monkeypatch.setattr(sightings, "_upserts", lambda db: False)
+    return request.param
+
+
+def test_one_statement_where_the_database_has_it(user, django_assert_num_queries):
+    record_sighting(user, "dev1", client=ClientInfo())
+    with django_assert_num_queries(1):
+        record_sighting(user, "dev1", client=ClientInfo("10.0.0.9", "UA"))
+    with django_assert_num_queries(1):
+        _, created = record_sighting(user, "dev2", client=ClientInfo())
+    assert created
+
+
+def test_first_sighting_creates_later_ones_refresh(user, write_path):
     device, created = record_sighting(user, "dev1", client=ClientInfo("10.0.0.1", "UA/1"))
     assert created
     again, created_again = record_sighting(
@@ -58,7 +77,7 @@ def test_user_agent_is_cleaned_to_fit_the_column(user):
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_racing_sightings_of_a_new_device_make_one_row():
+def test_racing_sightings_of_a_new_device_make_one_row(write_path):
     user = get_user_model().objects.create_user("racer", "r@example.com", "pw")
     rounds, threads_per_round = 10, 4
     outcomes: list[bool] = []
@@ -94,7 +113,9 @@ def test_racing_sightings_of_a_new_device_make_one_row():
 
 
 def test_a_device_deleted_between_select_and_update_is_created_again(user, monkeypatch):
-    # rupt_guard_prune may delete a long-unseen device while its owner signs in.
+    # rupt_guard_prune may delete a long-unseen device while its owner signs in (on the
+    # read-then-write path; the upsert has no gap between its read and its write).
+    monkeypatch.setattr(sightings, "_upserts", lambda db: False)
     record_sighting(user, "dev1", client=ClientInfo())
     real_first = QuerySet.first
 

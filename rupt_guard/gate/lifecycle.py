@@ -41,7 +41,7 @@ from rupt_guard.gate.mark import (
     read_mark,
 )
 from rupt_guard.gate.notifications import notify_new_device
-from rupt_guard.gate.tracking import remember_session
+from rupt_guard.gate.tracking import remember_session, remember_session_if_current
 from rupt_guard.models import Device, DeviceSession, LoginCheck
 from rupt_guard.risk.policy import LoginFacts, get_policy
 from rupt_guard.trust.factors import challenge_devices, method_for
@@ -90,14 +90,15 @@ def logged_in(request: HttpRequest, user: Any) -> None:
         return
     _replace_pending(request, user)
     factor = _factor_from_login_form(user)
-    with transaction.atomic(using=_db()):
-        outcome = _confirm_under_lock(user, outcome)
-        if outcome.decision == Decision.ALLOW:
-            mark_passed(request.session, device=_pk(outcome.device))
-            remember_session(request.session, outcome.device, outcome.check)
-        elif outcome.decision == Decision.CHALLENGE and factor is None:
-            _hold(request, device=_pk(outcome.device), check=outcome.check.pk)
-            remember_session(request.session, outcome.device, outcome.check)
+    if not _linked_at_once(request, outcome, factor):
+        with transaction.atomic(using=_db()):
+            outcome = _confirm_under_lock(user, outcome)
+            if outcome.decision == Decision.ALLOW:
+                mark_passed(request.session, device=_pk(outcome.device))
+                remember_session(request.session, outcome.device, outcome.check)
+            elif outcome.decision == Decision.CHALLENGE and factor is None:
+                _hold(request, device=_pk(outcome.device), check=outcome.check.pk)
+                remember_session(request.session, outcome.device, outcome.check)
     if outcome.decision == Decision.BLOCK:
         auth.logout(request)
     elif outcome.decision == Decision.CHALLENGE and factor is not None:
@@ -118,6 +119,32 @@ def logged_in(request: HttpRequest, user: Any) -> None:
         )
         if outcome.check.new_device:
             notify_new_device(request, outcome.check)
+
+
+def _linked_at_once(request: HttpRequest, outcome: CheckOutcome, factor: Any) -> bool:
+    """The common case in one statement: the session linked to a device nobody blocked or
+    revoked since the check. False sends the sign-in down ``_confirm_under_lock``."""
+    device = outcome.device
+    if device is None or outcome.decision == Decision.BLOCK:
+        return False
+    if outcome.decision == Decision.CHALLENGE and factor is not None:
+        return False
+
+    def mark() -> None:
+        if outcome.decision == Decision.ALLOW:
+            mark_passed(request.session, device=device.pk)
+        else:
+            _hold(request, device=device.pk, check=outcome.check.pk)
+
+    return bool(
+        remember_session_if_current(
+            request.session,
+            device,
+            outcome.check,
+            still_verified=outcome.decision == Decision.ALLOW and device.is_verified,
+            then=mark,
+        )
+    )
 
 
 def _confirm_under_lock(user: Any, outcome: CheckOutcome) -> CheckOutcome:

@@ -6,13 +6,84 @@ key rotates (a password change) is followed, once, at its next request.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, router, transaction
+from django.db import IntegrityError, connections, router, transaction
+from django.utils import timezone
 
 from rupt_guard.gate.mark import note_tracked_key
 from rupt_guard.models import Device, DeviceSession, LoginCheck
+
+
+def _key_to_track(session: Any) -> str | None:
+    if settings.SESSION_ENGINE.endswith(".signed_cookies"):
+        return None  # the cookie is the session: nothing server-side to end (rupt_guard.E011)
+    if getattr(session, "session_key", None) is None and hasattr(session, "save"):
+        # login() over another user's session flushed it: give it its key now.
+        session.save()
+    return getattr(session, "session_key", None) or None
+
+
+def remember_session_if_current(
+    session: Any,
+    device: Device,
+    check: LoginCheck,
+    *,
+    still_verified: bool,
+    then: Callable[[], None],
+) -> bool | None:
+    """Link the session to ``device`` in one statement, if the device is still unblocked
+    (and, with ``still_verified``, still verified) under its row lock.
+
+    True when linked (or nothing needs linking), and ``then`` (which writes the session's
+    mark) has run; False when a block or revocation came first; None when this database
+    cannot say it in one statement: then the caller takes the locked read-then-write path.
+    A withdrawal that comes later waits for the row lock and then finds the link, exactly
+    as on that path.
+    """
+    db = router.db_for_write(DeviceSession)
+    connection = connections[db]
+    if connection.vendor not in {"postgresql", "sqlite"}:
+        return None
+    key = _key_to_track(session)
+    if key is None:
+        then()
+        return True
+    quote = connection.ops.quote_name
+    link, table = DeviceSession._meta, Device._meta
+    columns = [link.get_field(name).column for name in ("device", "sign_in", "session_key")]
+    columns += [link.get_field("created_at").column, link.get_field("expires_at").column]
+    verified = f" AND {quote(table.get_field('verified_at').column)} IS NOT NULL"
+    # SQLite has no row locks: its one writer at a time gives the same order.
+    lock = " FOR UPDATE" if connection.vendor == "postgresql" else ""
+    sql = (
+        f"INSERT INTO {quote(link.db_table)} ({', '.join(map(quote, columns))}) "  # noqa: S608
+        f"SELECT {quote(table.pk.column)}, %s, %s, %s, %s FROM {quote(table.db_table)} "
+        f"WHERE {quote(table.pk.column)} = %s "
+        f"AND {quote(table.get_field('blocked_at').column)} IS NULL"
+        f"{verified if still_verified else ''}{lock} "
+        f"ON CONFLICT ({quote(columns[2])}) DO UPDATE SET "
+        + ", ".join(
+            f"{quote(c)} = EXCLUDED.{quote(c)}" for c in (columns[0], columns[1], columns[4])
+        )
+    )
+    moment = link.get_field("created_at")
+    params = [
+        check.pk,
+        key,
+        moment.get_db_prep_save(timezone.now(), connection),
+        moment.get_db_prep_save(session.get_expiry_date(), connection),
+        device.pk,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        linked = cursor.rowcount == 1
+    if linked:
+        then()
+        note_tracked_key(session, key)
+    return linked
 
 
 def remember_session(
@@ -21,13 +92,8 @@ def remember_session(
     """Note which device (and sign-in) this session came from, so that it can be ended."""
     if device is None and check is None:
         return
-    if settings.SESSION_ENGINE.endswith(".signed_cookies"):
-        return  # the cookie is the session: nothing server-side to end (rupt_guard.E011)
-    if getattr(session, "session_key", None) is None and hasattr(session, "save"):
-        # login() over another user's session flushed it: give it its key now.
-        session.save()
-    key = getattr(session, "session_key", None)
-    if not key:
+    key = _key_to_track(session)
+    if key is None:
         return  # e.g. signed-cookie sessions: nothing server-side to end later
     fields = {
         "device": device,

@@ -1,8 +1,10 @@
 """Ask the provider about one sign-in: the facts it gives, or why it could not.
 
-The browser's token is checked for shape, claimed here so that it is used once whatever
-the provider does, then completed. Every failure becomes a ``ProviderError`` with a reason;
-the policy decides what it means.
+The browser's token is checked for shape and refused if a check here already completed
+it, then completed. The claim itself is the digest in the sign-in's own ``LoginCheck``
+row (unique), written with the check: two sign-ins racing with one token both ask the
+provider, and the second row is refused (``gate.check``). Every failure becomes a
+``ProviderError`` with a reason; the policy decides what it means.
 """
 
 from __future__ import annotations
@@ -12,9 +14,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from django.db import IntegrityError, router, transaction
-
-from rupt_guard.models import UsedIdentification
+from rupt_guard.models import LoginCheck
 from rupt_guard.providers import (
     Identification,
     ProviderBadResponse,
@@ -36,6 +36,11 @@ class ProviderAnswer:
     identification: Identification | None
     error: ProviderError | None
     elapsed_ms: int
+    # Set when the token was well formed: the check's row claims it.
+    token_digest: str | None = None
+
+
+REPLAYED = "identification already used at this site"
 
 
 def identify(token: str, account: str) -> ProviderAnswer:
@@ -44,12 +49,15 @@ def identify(token: str, account: str) -> ProviderAnswer:
     identification: Identification | None = None
     error: ProviderError | None = None
     permit = None
+    digest = None
     try:
         valid_token = validate_token(token)
-        # Claimed before the breaker is asked: a replay must never be taken for the
+        digest = token_digest(valid_token)
+        # Refused before the breaker is asked: a replay must never be taken for the
         # half-open probe (it would "succeed" without calling the provider).
-        if not claim_token(valid_token):
-            raise TokenRejected("identification already used at this site")
+        if LoginCheck.objects.filter(token_digest=digest).exists():
+            digest = None
+            raise TokenRejected(REPLAYED)
         permit = breaker.permit()
         if not permit.allowed:
             raise ProviderUnavailable("circuit breaker open: the provider was not called")
@@ -63,15 +71,9 @@ def identify(token: str, account: str) -> ProviderAnswer:
     if permit is not None and permit.allowed:
         breaker.record(permit, outage=error is not None and error.is_outage)
     elapsed_ms = round((time.perf_counter() - started) * 1000)
-    return ProviderAnswer(identification, error, elapsed_ms)
+    return ProviderAnswer(identification, error, elapsed_ms, digest)
 
 
-def claim_token(token: str) -> bool:
-    """Note that ``token`` was presented; False when it had been presented before."""
-    digest = hashlib.sha256(token.lower().encode()).hexdigest()
-    try:
-        with transaction.atomic(using=router.db_for_write(UsedIdentification)):
-            UsedIdentification.objects.create(token_digest=digest)
-    except IntegrityError:
-        return False
-    return True
+def token_digest(token: str) -> str:
+    # Lower-cased: the provider may not care about case, so "AbC" must not replay "abc".
+    return hashlib.sha256(token.lower().encode()).hexdigest()

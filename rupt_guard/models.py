@@ -87,6 +87,9 @@ class Device(models.Model):
             models.Index(fields=["user", "-last_seen_at"], name="rupt_guard_dev_user_seen"),
             models.Index(fields=["last_seen_at"], name="rupt_guard_dev_seen"),
             models.Index(fields=["external_id"], name="rupt_guard_dev_external"),
+            # The dashboard's new devices per day and their share verified, read from
+            # the index alone. Written once per new device: first_seen_at never changes.
+            models.Index(fields=["first_seen_at", "verified_at"], name="rupt_guard_dev_first_seen"),
             models.Index(
                 fields=["metadata_sync_pending"],
                 condition=Q(metadata_sync_pending=True),
@@ -323,3 +326,25 @@ class PendingErasure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id} @ {self.external_id}"
+
+
+# The dashboard's hourly rollup: a module of its own, loaded with the app's models.
+from rupt_guard.stats.models import (  # noqa: E402
+    CheckHistogram,
+    CheckHour,
+    Dashboard,
+    RollupState,
+)
+
+__all__ = [
+    "CheckHistogram",
+    "CheckHour",
+    "Dashboard",
+    "Device",
+    "DeviceSession",
+    "LoginCheck",
+    "PendingErasure",
+    "RollupState",
+    "TrustEvent",
+    "UsedIdentification",
+]

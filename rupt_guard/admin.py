@@ -29,6 +29,7 @@ from django.utils.translation import gettext_lazy as _
 from rupt_guard import admin_actions
 from rupt_guard.models import Device, LoginCheck, TrustEvent
 from rupt_guard.providers import breaker
+from rupt_guard.stats import admin as dashboard  # noqa: F401  (registers the dashboard)
 from rupt_guard.trust import devices, retention
 from rupt_guard.trust.audit import missing_tokens
 

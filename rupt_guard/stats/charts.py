@@ -170,8 +170,7 @@ def stacked_columns(
         if i % label_every == 0:
             parts.append(
                 format_html(
-                    '<text class="rupt-guard-tick" x="{}" y="{}" '
-                    'text-anchor="middle">{}</text>',
+                    '<text class="rupt-guard-tick" x="{}" y="{}" text-anchor="middle">{}</text>',
                     _n(x + bar / 2),
                     base + 16,
                     category,

@@ -35,6 +35,7 @@ OPERATIONS = [
     ("POST", "/api/rupt-guard/reauthenticate/"),
     ("POST", "/api/rupt-guard/reauthenticate/send/"),
     ("GET", "/api/rupt-guard/personal-data/"),
+    ("GET", "/api/rupt-guard/stats/"),
     ("GET", "/api/rupt-guard/factors/"),
     ("POST", "/api/rupt-guard/factors/totp/"),
     ("POST", "/api/rupt-guard/factors/totp/confirm/"),

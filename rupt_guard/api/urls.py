@@ -3,7 +3,7 @@
 from django.contrib.auth.decorators import login_not_required
 from django.urls import path
 
-from rupt_guard.api import factors, personal_data, views
+from rupt_guard.api import factors, personal_data, stats, views
 
 app_name = "rupt_guard_api"
 
@@ -30,6 +30,7 @@ urlpatterns = [
         factors.ReauthenticateSendView.as_view(),
         name="reauthenticate-send",
     ),
+    path("stats/", stats.StatsView.as_view(), name="stats"),
     path("personal-data/", personal_data.PersonalDataView.as_view(), name="personal-data"),
     path("factors/", factors.FactorListView.as_view(), name="factor-list"),
     path("factors/totp/", factors.TotpEnrolView.as_view(), name="factor-totp"),

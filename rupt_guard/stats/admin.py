@@ -25,7 +25,7 @@ from rupt_guard.stats import charts, figures
 from rupt_guard.stats.figures import Estimate, Figures, Period
 from rupt_guard.stats.models import Dashboard
 
-PERMISSION = "rupt_guard.view_logincheck"
+PERMISSION = figures.PERMISSION
 
 
 def percent(value: float) -> str:

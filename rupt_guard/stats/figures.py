@@ -36,6 +36,8 @@ OUTCOMES = (
     ChallengeResult.PENDING.value,
 )
 NOT_GIVEN = "not_given"  # the JSON's key for a blank browser reason
+# Who may read the figures (the dashboard, the API): whoever may read the login checks.
+PERMISSION = "rupt_guard.view_logincheck"
 
 
 @dataclass(frozen=True)

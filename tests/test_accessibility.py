@@ -37,6 +37,7 @@ from rupt_guard.trust import devices as device_actions
 from rupt_guard.trust import enrolment
 
 from .conftest import CHROMIUM, PASSWORD, chromium
+from .dashboard_data import seed as seed_dashboard
 
 if not os.path.exists(CHROMIUM):
     pytest.skip("Chromium is not installed (apt-get install chromium)", allow_module_level=True)
@@ -462,6 +463,12 @@ def admin_trust_events(site: Site) -> None:
     site.go("/admin/rupt_guard/trustevent/")
 
 
+def admin_dashboard(site: Site) -> None:
+    sign_in_staff(site)
+    seed_dashboard(site.user)
+    site.go("/admin/rupt_guard/dashboard/?period=30d")
+
+
 def admin_action_reason(site: Site) -> None:
     sign_in_staff(site)
     site.go("/admin/rupt_guard/device/")
@@ -517,6 +524,7 @@ CASES: dict[str, Callable[[Site], None]] = {
     "admin-device": admin_device,
     "admin-login-checks": admin_login_checks,
     "admin-trust-events": admin_trust_events,
+    "admin-dashboard": admin_dashboard,
     "admin-action-reason": admin_action_reason,
     "admin-action-reason-missing": admin_action_reason_missing,
 }

@@ -47,7 +47,7 @@ def viewer(client):
 
 def cells(html: str, caption: str) -> list[list[str]]:
     """The rows of the table with this caption, as text."""
-    table = re.search(rf"<caption>{re.escape(caption)}</caption>(.*?)</table>", html, re.S)
+    table = re.search(rf"<caption[^>]*>{re.escape(caption)}</caption>(.*?)</table>", html, re.S)
     assert table, caption
     rows = re.findall(r"<tr>(.*?)</tr>", table.group(1), re.S)
     return [
@@ -259,3 +259,13 @@ def test_rollups_older_than_the_keep_are_deleted(user):
     RollupState.objects.create(pk=rollup.ROLLUP_ID, rolled_up_to=old)
     figures.load(now)
     assert not CheckHour.objects.filter(hour=old).exists()
+
+
+def test_the_page_is_translated(client, viewer, user, settings):
+    settings.LANGUAGE_CODE = "fr"
+    seed(user)
+    html = client.get(DASHBOARD, {"period": "24h"}).content.decode()
+    assert "Ce que fait la protection" in html
+    assert "Connexions par décision, par heure" in html
+    assert "au plus 100 ms" in html
+    assert "50,0 %" in html  # the provider error rate, in French figures

@@ -183,10 +183,10 @@ def bars(
     chart_id: str, title: str, description: str, items: Sequence[tuple[str, int]]
 ) -> SafeString:
     """Horizontal bars, one per item, labelled on the left and numbered at their end."""
-    row, label_width = 26, 300
+    row, label_width = 26, 420
     height = max(len(items), 1) * row + 8
     top = max((value for _label, value in items), default=0) or 1
-    room = WIDTH - label_width - 70
+    room = WIDTH - label_width - 50
     body = format_html_join(
         "",
         '<text class="rupt-guard-label" x="{}" y="{}" text-anchor="end">{}</text>'

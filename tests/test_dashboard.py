@@ -15,10 +15,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from rupt_guard.choices import ChallengeResult, CheckSource, Decision, Reason
-from rupt_guard.models import Device, LoginCheck
+from rupt_guard.models import CheckHistogram, CheckHour, Device, LoginCheck, RollupState
 from rupt_guard.providers import breaker
 from rupt_guard.stats import figures, rollup
-from rupt_guard.stats.models import CheckHistogram, CheckHour, RollupState
 from rupt_guard.testing import login_verified
 
 from .conftest import PASSWORD

@@ -25,7 +25,6 @@ from .test_passkeys_browser import CSP, with_csp
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-
 @pytest.fixture(scope="module")
 def browser():
     with chromium() as launched:

@@ -1,7 +1,7 @@
 """The admin's dashboard: what the guard decided, why, and how the provider fares.
 
 Listed as "Dashboard" in the app's section of the admin index, through an unmanaged model
-with no table (``stats.models.Dashboard``) whose only admin page is this one, behind the
+with no table (``models.Dashboard``) whose only admin page is this one, behind the
 ``rupt_guard.view_logincheck`` permission: the same as the login-check list it sums up.
 The template is ``admin/rupt_guard/dashboard.html``, overridable like any admin template.
 """
@@ -20,10 +20,10 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from rupt_guard.choices import ChallengeResult, Decision
+from rupt_guard.models import Dashboard
 from rupt_guard.providers.breaker import State
 from rupt_guard.stats import charts, figures
 from rupt_guard.stats.figures import Estimate, Figures, Period
-from rupt_guard.stats.models import Dashboard
 
 PERMISSION = figures.PERMISSION
 

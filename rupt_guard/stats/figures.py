@@ -21,10 +21,9 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from rupt_guard.choices import ChallengeResult, Decision, ErrorReason, Reason, TokenError
-from rupt_guard.models import Device
+from rupt_guard.models import CheckHistogram, CheckHour, Device
 from rupt_guard.providers import breaker
 from rupt_guard.stats import rollup
-from rupt_guard.stats.models import CheckHistogram, CheckHour
 
 DECISIONS = tuple(Decision.values)  # allow, challenge, block: the order of every series
 NO_TOKEN_REASONS = (Reason.MISSING_TOKEN.value, Reason.BAD_TOKEN.value)

@@ -40,8 +40,7 @@ from django.db.models.functions import TruncHour
 
 from rupt_guard.choices import ChallengeResult, ErrorReason
 from rupt_guard.conf import guard_settings
-from rupt_guard.models import LoginCheck
-from rupt_guard.stats.models import CheckHistogram, CheckHour, RollupState
+from rupt_guard.models import CheckHistogram, CheckHour, LoginCheck, RollupState
 
 SETTLE_MARGIN = timedelta(minutes=15)
 # Rollups older than this are deleted at the next refresh (counts only, no personal data;

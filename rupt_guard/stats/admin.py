@@ -169,7 +169,7 @@ class DashboardAdmin(admin.ModelAdmin):
             raise PermissionDenied
         key = request.GET.get("period", figures.DEFAULT_PERIOD)
         period = figures.PERIODS.get(key) or figures.PERIODS[figures.DEFAULT_PERIOD]
-        data = figures.summarise(figures.load(period=period), period)
+        data = figures.summarise(figures.load(periods=[period]), period)
         status = figures.breaker_status()
         context = {
             **self.admin_site.each_context(request),

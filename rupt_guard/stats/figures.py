@@ -10,12 +10,13 @@ over at most a few tens of thousands of small rows. :func:`as_json` is what the
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import Count, Q
-from django.db.models.functions import TruncHour
+from django.db.models import Count, F, Q, Sum
+from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
@@ -58,11 +59,12 @@ LONGEST = PERIODS["30d"]
 
 @dataclass
 class Loaded:
-    """What :func:`load` read: count rows and histogram rows by UTC hour, devices by hour."""
+    """What :func:`load` read, by step ("hour" or "day"): count rows and histogram rows,
+    each with its ``start`` (an hour, or a local midnight); devices by UTC hour."""
 
     now: datetime
-    counts: list[dict[str, Any]]
-    histograms: list[dict[str, Any]]
+    counts: dict[str, list[dict[str, Any]]]
+    histograms: dict[str, list[dict[str, Any]]]
     devices: list[dict[str, Any]]
 
 
@@ -171,25 +173,29 @@ def slot_starts(period: Period, now: datetime) -> list[datetime]:
     return [datetime.combine(day, time(), tzinfo=zone) for day in days]
 
 
-def load(now: datetime | None = None, period: Period = LONGEST) -> Loaded:
-    """Read what the figures of ``period`` (and of every shorter one) need."""
+def load(now: datetime | None = None, periods: Iterable[Period] = (LONGEST,)) -> Loaded:
+    """Read what the figures of ``periods`` need: the rollup summed by hour for hourly
+    periods and by local day for daily ones (a few hundred rows, not one per hour and
+    combination), the hours after the rollup live, and the new devices."""
     now = now or timezone.now()
-    since = rollup.floor_hour(slot_starts(period, now)[0])
     watermark = rollup.refresh(now)
-    counts = list(
-        CheckHour.objects.filter(hour__gte=since, hour__lt=watermark).values(
-            *rollup.COUNT_FIELDS, "checks"
+    starts = {p.step: rollup.floor_hour(slot_starts(p, now)[0]) for p in periods}
+    if "day" in starts:  # the longest daily period's start
+        starts["day"] = min(
+            rollup.floor_hour(slot_starts(p, now)[0]) for p in periods if p.step == "day"
         )
-    )
-    histograms = list(
-        CheckHistogram.objects.filter(hour__gte=since, hour__lt=watermark).values(
-            *rollup.HISTOGRAM_FIELDS, "checks"
-        )
-    )
+    since = min(starts.values())
     live_from = max(watermark, since)
-    counts += list(rollup.count_rows(live_from, None, now))
-    for rows in rollup.histogram_rows(live_from, None):
-        histograms += list(rows)
+    live_counts = list(rollup.count_rows(live_from, None, now))
+    live_histograms = [row for rows in rollup.histogram_rows(live_from, None) for row in rows]
+    counts, histograms = {}, {}
+    for step, start in starts.items():
+        counts[step] = _rolled_up(CheckHour, rollup.COUNT_FIELDS, step, start, watermark)
+        counts[step] += [{**row, "start": row["hour"]} for row in live_counts]
+        histograms[step] = _rolled_up(
+            CheckHistogram, rollup.HISTOGRAM_FIELDS, step, start, watermark
+        )
+        histograms[step] += [{**row, "start": row["hour"]} for row in live_histograms]
     devices = list(
         Device.objects.filter(first_seen_at__gte=since)  # rupt_guard_dev_first_seen
         .annotate(hour=TruncHour("first_seen_at", tzinfo=UTC))
@@ -198,6 +204,23 @@ def load(now: datetime | None = None, period: Period = LONGEST) -> Loaded:
         .order_by()
     )
     return Loaded(now, counts, histograms, devices)
+
+
+def _rolled_up(
+    model: Any, fields: tuple[str, ...], step: str, start: datetime, watermark: datetime
+) -> list[dict[str, Any]]:
+    """The rollup's rows of ``[start, watermark)`` summed by hour or by local day."""
+    trunc = (
+        F("hour") if step == "hour" else TruncDay("hour", tzinfo=timezone.get_current_timezone())
+    )
+    dimensions = [name for name in fields if name != "hour"]
+    rows = (
+        model.objects.filter(hour__gte=start, hour__lt=watermark)
+        .values(*dimensions, start=trunc)
+        .annotate(total=Sum("checks"))
+        .order_by()
+    )
+    return [{**row, "checks": row.pop("total")} for row in rows]
 
 
 def _slot_key(period: Period, moment: datetime) -> datetime | date:
@@ -218,11 +241,11 @@ def summarise(loaded: Loaded, period: Period) -> Figures:
     provider_errors: Counter[str] = Counter()
     outcomes: Counter[str] = Counter(dict.fromkeys(OUTCOMES, 0))
     asked = wrong_codes = 0
-    for row in loaded.counts:
-        if row["hour"] < since:
+    for row in loaded.counts[period.step]:
+        if row["start"] < since:
             continue
         n, decision, reason = row["checks"], row["decision"], row["reason"]
-        slot = slots.get(_slot_key(period, row["hour"]))
+        slot = slots.get(_slot_key(period, row["start"]))
         if slot is not None:
             slot.decisions[decision] = slot.decisions.get(decision, 0) + n
         decisions[decision] += n
@@ -248,8 +271,9 @@ def summarise(loaded: Loaded, period: Period) -> Figures:
         if slot is not None:
             slot.new_devices += row["new"]
             slot.verified_devices += row["verified"]
-    provider_ms = _histogram(loaded, since, CheckHistogram.Measure.PROVIDER_MS)
-    pass_seconds = _histogram(loaded, since, CheckHistogram.Measure.PASS_SECONDS)
+    rows = loaded.histograms[period.step]
+    provider_ms = _histogram(rows, since, CheckHistogram.Measure.PROVIDER_MS)
+    pass_seconds = _histogram(rows, since, CheckHistogram.Measure.PASS_SECONDS)
     return Figures(
         period=period,
         since=starts[0],
@@ -273,10 +297,10 @@ def summarise(loaded: Loaded, period: Period) -> Figures:
     )
 
 
-def _histogram(loaded: Loaded, since: datetime, measure: str) -> Counter[int]:
+def _histogram(rows: list[dict[str, Any]], since: datetime, measure: str) -> Counter[int]:
     buckets: Counter[int] = Counter()
-    for row in loaded.histograms:
-        if row["measure"] == measure and row["hour"] >= since:
+    for row in rows:
+        if row["measure"] == measure and row["start"] >= since:
             buckets[row["bucket"]] += row["checks"]
     return buckets
 
@@ -388,7 +412,7 @@ def _timestamp(value: float | None) -> str | None:
 
 def as_json(now: datetime | None = None) -> dict[str, Any]:
     """Every period's figures and the breaker's state: one :func:`load` for all three."""
-    loaded = load(now, LONGEST)
+    loaded = load(now, PERIODS.values())
     return {
         "generated_at": loaded.now.isoformat(),
         "periods": {

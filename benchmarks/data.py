@@ -80,7 +80,7 @@ INSERT INTO rupt_guard_device (external_id, label, first_seen_at, last_seen_at, 
     last_user_agent, verified_at, verification_method, verified_with, blocked_at, metadata,
     metadata_sync_pending, user_id, trust_revoked_at)
 SELECT substr(md5(i::text), 1, 24), '', now() - interval '400 days',
-       now() - ((i * 7919) %% 525000) * interval '1 minute',
+       now() - ((i::bigint * 7919) %% 525000) * interval '1 minute',
        ('10.' || (i >> 16) %% 256 || '.' || (i >> 8) %% 256 || '.' || i %% 256)::inet,
        'Mozilla/5.0 (X11; Linux x86_64; rv:' || (100 + i %% 30) || '.0) Gecko/20100101',
        CASE WHEN i %% 2 = 0 THEN now() - interval '30 days' END,

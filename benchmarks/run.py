@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import subprocess
 import sys
 import tempfile
@@ -35,6 +36,8 @@ from benchmarks.registry import ROWS, Result, Row  # noqa: E402
 from benchmarks.rows import signin  # noqa: E402, F401 - registers every row
 
 DATABASE = "rupt_guard_bench"
+# The bench site's shared cache (benchmarks/site/settings.py reads the same variable).
+REDIS = os.environ.get("RUPT_BENCH_REDIS", "redis://127.0.0.1:6379/13")
 
 
 def say(message: str) -> None:
@@ -65,7 +68,7 @@ def build(bench: Bench, rows: list[Row]) -> None:
     import redis
 
     # The site's shared cache: start without an open breaker or counters of a past run.
-    redis.Redis.from_url("redis://127.0.0.1:6379/13").flushdb()
+    redis.Redis.from_url(REDIS).flushdb()
     started = time.perf_counter()
     data.recreate(bench.pg_database)
     migrate(bench, "postgres")
@@ -100,6 +103,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--only", nargs="+", metavar="ROW", choices=[r.key for r in ROWS])
     parser.add_argument("--rows-scale", type=float, default=1.0, help="multiply the full sizes")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument(
+        "--database",
+        default=DATABASE,
+        help=f"the PostgreSQL database to create and drop (default {DATABASE})",
+    )
     parser.add_argument("--sql", action="store_true", help="print the sign-in statements")
     args = parser.parse_args(argv)
 
@@ -118,7 +126,7 @@ def main(argv: list[str]) -> int:
         quick=args.quick,
         scale=scale,
         fake_url=fake_url,
-        pg_database=DATABASE,
+        pg_database=args.database,
         sqlite_path=str(Path(workdir.name) / "bench.sqlite3"),
         accounts=200 if not args.quick else 50,
         show_sql=args.sql,
@@ -140,7 +148,7 @@ def main(argv: list[str]) -> int:
         fake.terminate()
         fake.wait()
         if not args.keep:
-            data.drop(DATABASE)
+            data.drop(args.database)
         workdir.cleanup()
 
     mode = f"--quick, {scale.label} sizes" if args.quick else "full"

@@ -62,8 +62,13 @@ def _warm(bench: Bench, hasher: str) -> None:
         _round(bench, variant, hasher, 1)
 
 
+def _per_second(rate: float) -> str:
+    # Django's default hasher makes a few a second: their tenths matter.
+    return f"{rate:.1f}/s" if abs(rate) < 10 else f"{rate:.0f}/s"
+
+
 def _said(rate: float, failed: int) -> str:
-    return f"{rate:.0f}/s" + (f" ({failed} failed)" if failed else "")
+    return _per_second(rate) + (f" ({failed} failed)" if failed else "")
 
 
 @measurement(
@@ -89,7 +94,7 @@ def concurrent_default_hasher(bench: Bench) -> Result:
     return Result(
         plain=_said(plain, plain_failed),
         guarded=_said(guarded, guarded_failed),
-        difference=f"{guarded - plain:+.0f}/s",
+        difference=("+" if guarded >= plain else "-") + _per_second(abs(guarded - plain)),
         ratio=ratio(guarded, plain),
         met=guarded / plain >= 0.9 and not guarded_failed,
         note=f"{_clients(bench)} clients" if bench.quick else "",
@@ -121,7 +126,9 @@ def concurrent_md5(bench: Bench) -> Result:
             f"{_said(allowed, allowed_failed)} allowed ({ratio(allowed, plain)}), "
             f"{_said(challenged, challenged_failed)} challenged"
         ),
-        difference=f"{allowed - plain:+.0f}/s allowed",
+        difference=("+" if allowed >= plain else "-")
+        + _per_second(abs(allowed - plain))
+        + " allowed",
         ratio=ratio(allowed, plain),
         met=allowed / plain >= 0.7 and not allowed_failed,
         note=f"{_clients(bench)} clients, {each} sign-ins each" if bench.quick else "",

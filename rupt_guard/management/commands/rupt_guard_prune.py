@@ -74,20 +74,26 @@ class Command(BaseCommand):
             count = target.model._default_manager.filter(target.condition).count()
             self.stdout.write(f"{label}: {count} would be deleted ({target.why})")
             return
-        deleted: Counter[str] = Counter()
-        batches = 0
-        after = None
+        deleted, batches, after = 0, 0, None
+        cascaded: Counter[str] = Counter()
+        cleared: Counter[str] = Counter()
         while True:
-            after, per_model = retention.delete_batch(target, self.batch_size, after)
-            if after is None:
-                break
-            batches += 1
-            deleted.update(per_model)
-        count = deleted.pop(label, 0)
-        line = f"{label}: {count} deleted in {batches} batch(es) ({target.why})"
-        cascaded = ", ".join(f"{n} {other}" for other, n in sorted(deleted.items()) if n)
-        if cascaded:
-            line += f"; with them {cascaded}"
+            batch = retention.delete_batch(target, self.batch_size, after)
+            if batch.picked:
+                batches += 1
+                after = batch.last
+                deleted += batch.deleted.rows
+                cascaded.update(batch.deleted.cascaded)
+                cleared.update(batch.deleted.cleared)
+            if batch.picked < self.batch_size:
+                break  # a short batch found all that was left
+        line = f"{label}: {deleted} deleted in {batches} batch(es) ({target.why})"
+        with_them = ", ".join(f"{n} {other}" for other, n in sorted(cascaded.items()) if n)
+        if with_them:
+            line += f"; with them {with_them}"
+        unlinked = ", ".join(f"{n} {field}" for field, n in sorted(cleared.items()) if n)
+        if unlinked:
+            line += f"; set to NULL: {unlinked}"
         self.stdout.write(line)
 
 

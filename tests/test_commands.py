@@ -328,7 +328,7 @@ def test_prune_deletes_exactly_the_old_rows_in_batches(rows):
 
     assert re.fullmatch(
         r"rupt_guard\.LoginCheck: 5 deleted in 3 batch\(es\) \(created before "
-        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC, 180 days\)",
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC, 180 days\); \d+\.\d s(, \d+ rows/s)?",
         line_for(out, "rupt_guard.LoginCheck"),
     )
     assert line_for(out, "rupt_guard.Device").startswith(
@@ -340,6 +340,7 @@ def test_prune_deletes_exactly_the_old_rows_in_batches(rows):
     assert line_for(out, "rupt_guard_local.LocalIdentification").startswith(
         "rupt_guard_local.LocalIdentification: 3 deleted in 2 batch(es) (expired before "
     )
+    assert out.splitlines()[-1].startswith("Done: 16 row(s) deleted in ")
     # Each batch is its own DELETE, by a set of keys (one parameter, not a list).
     deletes = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("DELETE FROM")]
     for table, batches in (("rupt_guard_logincheck", 3), ("rupt_guard_device", 3)):
@@ -395,8 +396,12 @@ def test_prune_days_options_override_the_settings(rows):
     assert LoginCheck.objects.count() == 10
     assert not Device.objects.exists()
     # A deleted device takes its live sessions along; the line says so.
-    assert line_for(out, "rupt_guard.Device").endswith(
-        "; with them 3 rupt_guard.DeviceSession; set to NULL: 10 rupt_guard.LoginCheck.device"
+    assert line_for(out, "rupt_guard.Device").startswith(
+        "rupt_guard.Device: 10 deleted in 1 batch(es) (last seen before "
+    )
+    assert (
+        "; with them 3 rupt_guard.DeviceSession; set to NULL: 10 rupt_guard.LoginCheck.device;"
+        in line_for(out, "rupt_guard.Device")
     )
     assert not DeviceSession.objects.exists()
 
@@ -421,6 +426,8 @@ def test_prune_retention_none_keeps_everything(rows, guard_settings_override):
     ("args", "message"),
     [
         (["--batch-size", "0"], "--batch-size must be at least 1."),
+        (["--max-batches", "0"], "--max-batches must be at least 1."),
+        (["--progress-every", "-1"], "--progress-every must be 0 or more seconds."),
         (["--checks-days", "0"], "--checks-days must be a whole number of days, at least 1."),
         (["--devices-days", "-3"], "--devices-days must be a whole number of days, at least 1."),
     ],

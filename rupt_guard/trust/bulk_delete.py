@@ -79,7 +79,7 @@ def statements(model: type[models.Model], using: str) -> tuple[Statement, ...]:
     own: Where = ("", f"{qn(model._meta.db_table)}.{qn(model._meta.pk.column)}", "")
     found = _dependants(model, own, is_batch=True, seen=(model,), qn=qn)
     head = f"DELETE FROM {qn(model._meta.db_table)} WHERE "  # noqa: S608
-    found.append(Statement(head, own, "", False))
+    found.append(Statement(head, own, model._meta.label, False))
     return tuple(found)
 
 

@@ -473,6 +473,22 @@ def test_device_search_by_username_email_and_device_id(client, superuser, fleet,
     assert listed(response) == expected
 
 
+def test_device_list_has_no_date_drill_down_and_sorts_only_by_last_seen(client, superuser, fleet):
+    response = client.get(DEVICES)
+    assert response.context["cl"].date_hierarchy is None
+    assert b"xfull" not in response.content  # Django's date hierarchy navigation
+    # A column no index orders is not offered for sorting, and ?o= for it is ignored.
+    sortable = {
+        header["text"] for header in response.context["result_headers"] if header["sortable"]
+    }
+    assert {str(text) for text in sortable} == {"last seen"}
+    by_label = client.get(DEVICES, {"o": "2"})
+    changelist = by_label.context["cl"]
+    assert changelist.list_display[2] == "label"
+    assert changelist.get_ordering_field_columns() == {}
+    assert changelist.queryset.query.order_by == ("-last_seen_at", "-pk")
+
+
 @pytest.fixture
 def audit(user, bob):
     laptop = make_device(user, "laptop")

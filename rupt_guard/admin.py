@@ -8,13 +8,14 @@ bearer credential) and only :func:`rupt_guard.trust.devices.end_sessions` should
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
-from django.core.exceptions import FieldDoesNotExist, PermissionDenied
-from django.db.models import QuerySet
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
@@ -26,6 +27,17 @@ from django.utils.translation import gettext_lazy as _
 
 from rupt_guard import admin_actions
 from rupt_guard.admin_paging import BoundedChangeList, BoundedPaginator
+from rupt_guard.admin_search import (
+    EXACT,
+    PREFIX,
+    SUBSTRING,
+    SUBSTRING_MIN_LENGTH,
+    default_user_fields,
+    email_field_name,
+    matching_user_ids,
+    text_match,
+    user_match,
+)
 from rupt_guard.models import Device, LoginCheck, TrustEvent
 from rupt_guard.providers import breaker
 from rupt_guard.trust import devices, retention
@@ -213,17 +225,14 @@ class DeviceInline(DeviceColumns, admin.TabularInline):
         return False
 
 
-def _model_has_field(model: Any, name: str) -> bool:
-    try:
-        model._meta.get_field(name)
-    except FieldDoesNotExist:
-        return False
-    return True
-
-
 @admin.register(Device)
 class DeviceAdmin(DeviceColumns, BoundedListAdmin):
-    """Devices, filtered through indexes only, on millions of rows."""
+    """Devices, searched and filtered through indexes only, on millions of rows.
+
+    The search matches the beginning of the owner's username (and email address, when the
+    user model indexes it) and of the device id; set ``substring_search`` for matches
+    anywhere in them, on PostgreSQL with the trigram indexes of the README.
+    """
 
     list_display = (
         "user",
@@ -241,6 +250,15 @@ class DeviceAdmin(DeviceColumns, BoundedListAdmin):
     # recently" is its bounded replacement. Sorting only by what an index orders.
     ordering = ("-last_seen_at",)  # indexed (rupt_guard_dev_seen and each filter's)
     sortable_by = ("last_seen_at",)
+    # Match anywhere in usernames, addresses and device ids (icontains): a scan, unless
+    # PostgreSQL has the trigram indexes the README gives.
+    substring_search = False
+    # The user model's fields the search matches; None: the username field, and the
+    # email field when the model indexes it.
+    user_search_fields: Sequence[str] | None = None
+    # A short prefix can match thousands of accounts: their devices are looked up by at
+    # most this many user ids (the staff member is told to type more).
+    user_match_limit = 100
     actions = (
         admin_actions.mark_verified,
         admin_actions.revoke_verification,
@@ -278,13 +296,68 @@ class DeviceAdmin(DeviceColumns, BoundedListAdmin):
     )
     inlines = (LoginCheckInline,)
 
+    def search_how(self, term: str) -> str:
+        """How a term is matched: from its beginning, or anywhere with ``substring_search``
+        (a trigram index needs three characters to be of use)."""
+        if self.substring_search and len(term) >= SUBSTRING_MIN_LENGTH:
+            return SUBSTRING
+        return PREFIX
+
+    def get_user_search_fields(self, how: str) -> list[str]:
+        if self.user_search_fields is not None:
+            return list(self.user_search_fields)
+        return default_user_fields(substring=how == SUBSTRING)
+
+    @property
+    def search_help_text(self) -> Any:  # read by Django's ChangeList
+        if self.substring_search:
+            return _(
+                "Finds the devices whose owner's username or email address, or whose "
+                "device id, contains what you type (three characters or more)."
+            )
+        email = email_field_name(get_user_model())
+        if email is not None and email in self.get_user_search_fields(PREFIX):
+            return _(
+                "Finds the devices whose owner's username or email address, or whose "
+                "device id, starts with what you type."
+            )
+        return _(
+            "Finds the devices whose owner's username, or whose device id, starts with "
+            "what you type. Email addresses are not searched: the user table has no "
+            "index for them."
+        )
+
     def get_search_fields(self, request: HttpRequest) -> list[str]:
-        user_model = get_user_model()
-        fields = [f"user__{user_model.USERNAME_FIELD}"]
-        email = user_model.get_email_field_name()
-        if email != user_model.USERNAME_FIELD and _model_has_field(user_model, email):
-            fields.append(f"user__{email}")
-        return [*fields, "external_id"]
+        # Only shows the search box; get_search_results() does the (indexed) lookups.
+        return ["external_id"]
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        how = self.search_how(term)
+        # The accounts first, on the user table's indexes; then their devices on the
+        # (user, last_seen_at) index, or'ed with the device id's own index. One OR across
+        # the join would leave the database no index to use for either side.
+        user_ids, more = matching_user_ids(
+            term, how, self.get_user_search_fields(how), self.user_match_limit
+        )
+        if more:
+            self.message_user(
+                request,
+                gettext(
+                    "More than %(limit)d accounts match “%(term)s”: only the devices of "
+                    "%(limit)d of them are listed. Type more of the name."
+                )
+                % {"limit": self.user_match_limit, "term": term},
+                messages.WARNING,
+            )
+        match = text_match("external_id", term, how)
+        if user_ids:
+            match |= Q(user_id__in=user_ids)
+        return queryset.filter(match), False
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # devices come from sign-ins
@@ -305,7 +378,21 @@ class ReadOnlyTrail(BoundedListAdmin):
 
     # The time column is indexed; sorting by any other would sort every row.
     sortable_by = ("created_at",)
-    search_help_text = _("The exact username of the account.")
+    # The user model's fields the search matches exactly; None: the username field, and
+    # the email field when the model indexes it.
+    user_search_fields: Sequence[str] | None = None
+
+    def get_user_search_fields(self) -> list[str]:
+        if self.user_search_fields is not None:
+            return list(self.user_search_fields)
+        return default_user_fields()
+
+    @property
+    def search_help_text(self) -> Any:  # read by Django's ChangeList
+        email = email_field_name(get_user_model())
+        if email is not None and email in self.get_user_search_fields():
+            return _("The exact username or email address of the account.")
+        return _("The exact username of the account.")
 
     def get_search_fields(self, request: HttpRequest) -> list[str]:
         # Only shows the search box; get_search_results() does the (indexed) lookup.
@@ -315,13 +402,15 @@ class ReadOnlyTrail(BoundedListAdmin):
         self, request: HttpRequest, queryset: QuerySet, search_term: str
     ) -> tuple[QuerySet, bool]:
         # An exact match on the (unique, indexed) username, then the (user, created_at)
-        # index: a "contains" search would scan every check ever recorded. Email is not
-        # searchable here because Django's user table has no index on it.
+        # index: a "contains" search would scan every row ever recorded. A part of a
+        # name would match many accounts, whose rows would all be read to sort them.
         term = search_term.strip()
         if not term:
             return queryset, False
-        user_model = get_user_model()
-        users = user_model._default_manager.filter(**{user_model.USERNAME_FIELD: term})
+        match = user_match(term, EXACT, self.get_user_search_fields())
+        if match is None:
+            return queryset.none(), False
+        users = get_user_model()._default_manager.filter(match)
         return queryset.filter(user__in=users.values("pk")), False
 
     def has_add_permission(self, request: HttpRequest) -> bool:

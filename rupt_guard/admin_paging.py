@@ -100,8 +100,19 @@ class BoundedPaginator(Paginator):
         queryset = self._queryset()
         if queryset is None:
             return len(self.object_list)
-        # COUNT(*) over "... ORDER BY <the list's order> LIMIT n": the ordering is kept in
-        # the subquery, so PostgreSQL reads the same index as the page, n entries at most.
+        # COUNT(*) over "SELECT <ordering columns> ... ORDER BY <the list's order> LIMIT n":
+        # the ordering is kept in the subquery, so PostgreSQL reads the index that serves
+        # the page, n entries at most. The primary-key tie-breaker Django's change list
+        # adds, and the other columns, would make each entry a row to read as well: with
+        # the index's columns alone the count can be an index-only scan.
+        pk_names = {"pk", queryset.model._meta.pk.name, queryset.model._meta.pk.attname}
+        ordering = [
+            field
+            for field in queryset.query.order_by
+            if not (isinstance(field, str) and field.lstrip("-") in pk_names)
+        ]
+        if ordering and all(isinstance(field, str) for field in ordering):
+            queryset = queryset.order_by(*ordering).values(*(f.lstrip("-") for f in ordering))
         return queryset[:limit].count()
 
     def _table_estimate(self) -> int | None:

@@ -62,6 +62,23 @@ class AddIndexOnline(migrations.AddIndex):
             schema_editor.remove_index(model, self.index, concurrently=True)
 
 
+class RemoveIndexOnline(migrations.RemoveIndex):
+    """DROP INDEX CONCURRENTLY on PostgreSQL: a plain DROP INDEX waits for every open
+    transaction on the table and holds up every sign-in that comes after it meanwhile."""
+
+    def database_forwards(
+        self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any
+    ) -> None:
+        if not _on_postgres(schema_editor):
+            super().database_forwards(app_label, schema_editor, from_state, to_state)
+            return
+        model = from_state.apps.get_model(app_label, self.model_name)
+        if self.allow_migrate_model(schema_editor.connection.alias, model):
+            schema_editor.execute(
+                f"DROP INDEX CONCURRENTLY IF EXISTS {schema_editor.quote_name(self.name)}"
+            )
+
+
 class AddUniqueConstraintOnline(migrations.AddConstraint):
     """A partial unique constraint, which PostgreSQL keeps as a unique index."""
 

@@ -2,7 +2,7 @@
 
 from django.db import migrations, models
 
-from rupt_guard.online_migrations import AddIndexOnline
+from rupt_guard.online_migrations import AddIndexOnline, RemoveIndexOnline
 
 
 class Migration(migrations.Migration):
@@ -69,9 +69,8 @@ class Migration(migrations.Migration):
             model_name="trustevent",
             index=models.Index(fields=["action", "-created_at"], name="rupt_guard_event_action"),
         ),
-        # Last, once its replacement serves: DROP INDEX holds the table's lock only for a
-        # moment (outside a transaction here, it is not kept until the others are built).
-        migrations.RemoveIndex(
+        # Last, once its replacement serves; dropped CONCURRENTLY on PostgreSQL.
+        RemoveIndexOnline(
             model_name="device",
             name="rupt_guard_dev_external",
         ),

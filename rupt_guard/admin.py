@@ -8,25 +8,36 @@ bearer credential) and only :func:`rupt_guard.trust.devices.end_sessions` should
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
-from functools import cached_property
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
-from django.core.exceptions import FieldDoesNotExist, PermissionDenied
-from django.core.paginator import Paginator
-from django.db import connections
-from django.db.models import QuerySet
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from rupt_guard import admin_actions
+from rupt_guard.admin_paging import BoundedChangeList, BoundedPaginator
+from rupt_guard.admin_search import (
+    EXACT,
+    PREFIX,
+    SUBSTRING,
+    SUBSTRING_MIN_LENGTH,
+    default_user_fields,
+    email_field_name,
+    matching_user_ids,
+    text_match,
+    user_match,
+)
 from rupt_guard.models import Device, LoginCheck, TrustEvent
 from rupt_guard.providers import breaker
 from rupt_guard.stats import admin as dashboard  # noqa: F401  (registers the dashboard)
@@ -37,42 +48,36 @@ from rupt_guard.trust.audit import missing_tokens
 INLINE_ROWS = 50
 
 
-class EstimatedCountPaginator(Paginator):
-    """A paginator that does not count a huge unfiltered table row by row.
+# Kept for sites that named it: the paginator is now bounded for filtered lists too.
+EstimatedCountPaginator = BoundedPaginator
 
-    On PostgreSQL, an unfiltered list takes its count from the planner's estimate
-    (``pg_class.reltuples``, kept by autovacuum's ANALYZE) once the table is larger
-    than ``estimate_above`` rows: ``COUNT(*)`` on millions of rows is a sequential scan.
-    A filtered or searched list, a small table and other databases get a real count.
-    """
 
-    estimate_above = 10_000
+class BoundedListAdmin(admin.ModelAdmin):
+    """A change list built for millions of rows: a bounded count and page range
+    (:class:`~rupt_guard.admin_paging.BoundedPaginator`), a page found by its keys first
+    (:class:`~rupt_guard.admin_paging.BoundedChangeList`), no second count of the whole
+    table, and no facet counts (one COUNT per filter choice). Subclasses keep
+    ``sortable_by`` to the columns an index orders."""
 
-    @cached_property
-    def count(self) -> int:
-        estimate = self._estimate()
-        if estimate is not None and estimate > self.estimate_above:
-            return estimate
-        return super().count
+    paginator = BoundedPaginator
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
 
-    def _estimate(self) -> int | None:
-        queryset = self.object_list
-        if not isinstance(queryset, QuerySet):
-            return None
-        query = queryset.query
-        if query.where or query.is_sliced or query.combinator or query.distinct:
-            return None
-        connection = connections[queryset.db]
-        if connection.vendor != "postgresql":
-            return None
-        table = connection.ops.quote_name(queryset.model._meta.db_table)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)", [table])
-            row = cursor.fetchone()
-        # reltuples is -1 for a table that was never analysed.
-        if row is None or row[0] is None or row[0] < 0:
-            return None
-        return int(row[0])
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type:
+        return BoundedChangeList
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> Any:
+        response = super().changelist_view(request, extra_context=extra_context)
+        context = getattr(response, "context_data", None) or {}
+        paginator = getattr(context.get("cl"), "paginator", None)
+        bounded = isinstance(paginator, BoundedPaginator) and paginator.is_bounded
+        if bounded and "selection_note_all" in context:
+            # Django writes "All 10001 selected" from the count: say what it is.
+            context["selection_note_all"] = gettext("All %(name)s selected (%(count)s)") % {
+                "name": self.model._meta.verbose_name_plural,
+                "count": paginator.describe_count(),
+            }
+        return response
 
 
 class NewestRowsFormSet(BaseInlineFormSet):
@@ -221,16 +226,15 @@ class DeviceInline(DeviceColumns, admin.TabularInline):
         return False
 
 
-def _model_has_field(model: Any, name: str) -> bool:
-    try:
-        model._meta.get_field(name)
-    except FieldDoesNotExist:
-        return False
-    return True
-
-
 @admin.register(Device)
-class DeviceAdmin(DeviceColumns, admin.ModelAdmin):
+class DeviceAdmin(DeviceColumns, BoundedListAdmin):
+    """Devices, searched and filtered through indexes only, on millions of rows.
+
+    The search matches the beginning of the owner's username (and email address, when the
+    user model indexes it) and of the device id; set ``substring_search`` for matches
+    anywhere in them, on PostgreSQL with the trigram indexes of the README.
+    """
+
     list_display = (
         "user",
         "label",
@@ -243,9 +247,19 @@ class DeviceAdmin(DeviceColumns, admin.ModelAdmin):
     )
     list_filter = (VerifiedFilter, BlockedFilter, SeenRecentlyFilter)
     list_select_related = ("user",)
-    date_hierarchy = "last_seen_at"
-    paginator = EstimatedCountPaginator
-    show_full_result_count = False
+    # No date_hierarchy: its drill-down asks for the distinct dates of every row. "Seen
+    # recently" is its bounded replacement. Sorting only by what an index orders.
+    ordering = ("-last_seen_at",)  # indexed (rupt_guard_dev_seen and each filter's)
+    sortable_by = ("last_seen_at",)
+    # Match anywhere in usernames, addresses and device ids (icontains): a scan, unless
+    # PostgreSQL has the trigram indexes the README gives.
+    substring_search = False
+    # The user model's fields the search matches; None: the username field, and the
+    # email field when the model indexes it.
+    user_search_fields: Sequence[str] | None = None
+    # A short prefix can match thousands of accounts: their devices are looked up by at
+    # most this many user ids (the staff member is told to type more).
+    user_match_limit = 100
     actions = (
         admin_actions.mark_verified,
         admin_actions.revoke_verification,
@@ -283,13 +297,68 @@ class DeviceAdmin(DeviceColumns, admin.ModelAdmin):
     )
     inlines = (LoginCheckInline,)
 
+    def search_how(self, term: str) -> str:
+        """How a term is matched: from its beginning, or anywhere with ``substring_search``
+        (a trigram index needs three characters to be of use)."""
+        if self.substring_search and len(term) >= SUBSTRING_MIN_LENGTH:
+            return SUBSTRING
+        return PREFIX
+
+    def get_user_search_fields(self, how: str) -> list[str]:
+        if self.user_search_fields is not None:
+            return list(self.user_search_fields)
+        return default_user_fields(substring=how == SUBSTRING)
+
+    @property
+    def search_help_text(self) -> Any:  # read by Django's ChangeList
+        if self.substring_search:
+            return _(
+                "Finds the devices whose owner's username or email address, or whose "
+                "device id, contains what you type (three characters or more)."
+            )
+        email = email_field_name(get_user_model())
+        if email is not None and email in self.get_user_search_fields(PREFIX):
+            return _(
+                "Finds the devices whose owner's username or email address, or whose "
+                "device id, starts with what you type."
+            )
+        return _(
+            "Finds the devices whose owner's username, or whose device id, starts with "
+            "what you type. Email addresses are not searched: the user table has no "
+            "index for them."
+        )
+
     def get_search_fields(self, request: HttpRequest) -> list[str]:
-        user_model = get_user_model()
-        fields = [f"user__{user_model.USERNAME_FIELD}"]
-        email = user_model.get_email_field_name()
-        if email != user_model.USERNAME_FIELD and _model_has_field(user_model, email):
-            fields.append(f"user__{email}")
-        return [*fields, "external_id"]
+        # Only shows the search box; get_search_results() does the (indexed) lookups.
+        return ["external_id"]
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        how = self.search_how(term)
+        # The accounts first, on the user table's indexes; then their devices on the
+        # (user, last_seen_at) index, or'ed with the device id's own index. One OR across
+        # the join would leave the database no index to use for either side.
+        user_ids, more = matching_user_ids(
+            term, how, self.get_user_search_fields(how), self.user_match_limit
+        )
+        if more:
+            self.message_user(
+                request,
+                gettext(
+                    "More than %(limit)d accounts match “%(term)s”: only the devices of "
+                    "%(limit)d of them are listed. Type more of the name."
+                )
+                % {"limit": self.user_match_limit, "term": term},
+                messages.WARNING,
+            )
+        match = text_match("external_id", term, how)
+        if user_ids:
+            match |= Q(user_id__in=user_ids)
+        return queryset.filter(match), False
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # devices come from sign-ins
@@ -305,14 +374,26 @@ class DeviceAdmin(DeviceColumns, admin.ModelAdmin):
         super().delete_queryset(request, queryset)
 
 
-class ReadOnlyTrail(admin.ModelAdmin):
+class ReadOnlyTrail(BoundedListAdmin):
     """An audit trail: read-only, fast on millions of rows, searched by exact username."""
 
-    paginator = EstimatedCountPaginator
-    show_full_result_count = False
-    # Facet counts are one COUNT per filter choice over the whole table.
-    show_facets = admin.ShowFacets.NEVER
-    search_help_text = _("The exact username of the account.")
+    # The time column is indexed; sorting by any other would sort every row.
+    sortable_by = ("created_at",)
+    # The user model's fields the search matches exactly; None: the username field, and
+    # the email field when the model indexes it.
+    user_search_fields: Sequence[str] | None = None
+
+    def get_user_search_fields(self) -> list[str]:
+        if self.user_search_fields is not None:
+            return list(self.user_search_fields)
+        return default_user_fields()
+
+    @property
+    def search_help_text(self) -> Any:  # read by Django's ChangeList
+        email = email_field_name(get_user_model())
+        if email is not None and email in self.get_user_search_fields():
+            return _("The exact username or email address of the account.")
+        return _("The exact username of the account.")
 
     def get_search_fields(self, request: HttpRequest) -> list[str]:
         # Only shows the search box; get_search_results() does the (indexed) lookup.
@@ -322,13 +403,15 @@ class ReadOnlyTrail(admin.ModelAdmin):
         self, request: HttpRequest, queryset: QuerySet, search_term: str
     ) -> tuple[QuerySet, bool]:
         # An exact match on the (unique, indexed) username, then the (user, created_at)
-        # index: a "contains" search would scan every check ever recorded. Email is not
-        # searchable here because Django's user table has no index on it.
+        # index: a "contains" search would scan every row ever recorded. A part of a
+        # name would match many accounts, whose rows would all be read to sort them.
         term = search_term.strip()
         if not term:
             return queryset, False
-        user_model = get_user_model()
-        users = user_model._default_manager.filter(**{user_model.USERNAME_FIELD: term})
+        match = user_match(term, EXACT, self.get_user_search_fields())
+        if match is None:
+            return queryset.none(), False
+        users = get_user_model()._default_manager.filter(match)
         return queryset.filter(user__in=users.values("pk")), False
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -24,6 +24,11 @@ from rupt_guard.trust import devices
 from rupt_guard.trust.personal_data import export_for
 from rupt_guard.trust.recovery import reset_factors
 
+# The reason page counts the selection up to this many rows ("more than 10,000 rows"),
+# and names the first few.
+REASON_PAGE_COUNT_LIMIT = 10_000
+REASON_PAGE_ROWS = 20
+
 
 class ReasonForm(forms.Form):
     reason = forms.CharField(
@@ -66,15 +71,24 @@ def ask_reason(
     if "apply" in request.POST and form.is_valid():
         act(queryset, form.cleaned_data)
         return None
+    select_across = request.POST.get("select_across", "0")
+    # "Select all" over a filter of a million rows: count up to a bound, and send the
+    # selection back as select_across (the list's filters are in the URL) with a few
+    # rows (Django's admin needs at least one), not as a hidden field per row.
+    counted = queryset[: REASON_PAGE_COUNT_LIMIT + 1].count()
+    posted_back = queryset if select_across == "0" else queryset[:REASON_PAGE_ROWS]
     context = {
         **modeladmin.admin_site.each_context(request),
         "title": title,
         "form": form,
         "queryset": queryset,
+        "count": min(counted, REASON_PAGE_COUNT_LIMIT),
+        "count_is_more": counted > REASON_PAGE_COUNT_LIMIT,
+        "posted_back": posted_back,
         "opts": modeladmin.model._meta,
         "action": request.POST.get("action", ""),
         "action_checkbox_name": ACTION_CHECKBOX_NAME,
-        "select_across": request.POST.get("select_across", "0"),
+        "select_across": select_across,
     }
     return TemplateResponse(request, "rupt_guard/admin/action_reason.html", context)
 

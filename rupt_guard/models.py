@@ -86,7 +86,30 @@ class Device(models.Model):
         indexes = [
             models.Index(fields=["user", "-last_seen_at"], name="rupt_guard_dev_user_seen"),
             models.Index(fields=["last_seen_at"], name="rupt_guard_dev_seen"),
-            models.Index(fields=["external_id"], name="rupt_guard_dev_external"),
+            # Equality, and the admin's prefix search (LIKE 'id%'), in any collation:
+            # varchar_pattern_ops on PostgreSQL, a plain index elsewhere.
+            models.Index(
+                fields=["external_id"],
+                opclasses=["varchar_pattern_ops"],
+                name="rupt_guard_dev_ext_prefix",
+            ),
+            # The admin's filters, each in the list's order (newest seen first), so that a
+            # page and its bounded count read a few hundred entries whatever the mix.
+            models.Index(
+                fields=["last_seen_at"],
+                condition=Q(verified_at__isnull=False),
+                name="rupt_guard_dev_verified",
+            ),
+            models.Index(
+                fields=["last_seen_at"],
+                condition=Q(verified_at__isnull=True),
+                name="rupt_guard_dev_unverified",
+            ),
+            models.Index(
+                fields=["last_seen_at"],
+                condition=Q(blocked_at__isnull=False),
+                name="rupt_guard_dev_blocked",
+            ),
             # The dashboard's new devices per day and their share verified, read from
             # the index alone. Written once per new device: first_seen_at never changes.
             models.Index(fields=["first_seen_at", "verified_at"], name="rupt_guard_dev_first_seen"),
@@ -204,6 +227,13 @@ class LoginCheck(models.Model):
             models.Index(fields=["user", "-created_at"], name="rupt_guard_check_user_time"),
             models.Index(fields=["decision", "-created_at"], name="rupt_guard_check_decision"),
             models.Index(fields=["reason", "-created_at"], name="rupt_guard_check_reason"),
+            models.Index(fields=["source", "-created_at"], name="rupt_guard_check_source"),
+            # The admin's provider-error filter: only the few checks that had one.
+            models.Index(
+                fields=["provider_error", "-created_at"],
+                condition=~Q(provider_error=""),
+                name="rupt_guard_check_error",
+            ),
             # The expiry sweep: only the few challenges still waiting, among millions.
             models.Index(
                 fields=["created_at"],
@@ -295,6 +325,7 @@ class TrustEvent(models.Model):
         indexes = [
             models.Index(fields=["user", "-created_at"], name="rupt_guard_event_user_time"),
             models.Index(fields=["created_at"], name="rupt_guard_event_time"),
+            models.Index(fields=["action", "-created_at"], name="rupt_guard_event_action"),
         ]
 
     def __str__(self) -> str:

@@ -18,6 +18,25 @@ def _on_postgres(schema_editor: Any) -> bool:
     return bool(schema_editor.connection.vendor == "postgresql")
 
 
+def _drop_invalid(schema_editor: Any, name: str) -> None:
+    """A CONCURRENTLY build that failed (a timeout, a killed deploy) leaves an INVALID index
+    of that name; it would block the next build, so the next ``migrate`` drops it first."""
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 1 FROM pg_index WHERE indexrelid = to_regclass(%s) AND NOT indisvalid",
+            [schema_editor.quote_name(name)],
+        )
+        invalid = cursor.fetchone() is not None
+    if invalid:
+        schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {schema_editor.quote_name(name)}")
+
+
+def _if_not_exists(sql: str, prefix: str) -> str:
+    if not sql.startswith(prefix):  # pragma: no cover - Django changed its SQL
+        raise ValueError(f"Unexpected SQL for an index: {sql}")
+    return f"{prefix}CONCURRENTLY IF NOT EXISTS {sql[len(prefix) :]}"
+
+
 class AddIndexOnline(migrations.AddIndex):
     def database_forwards(
         self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any
@@ -27,7 +46,10 @@ class AddIndexOnline(migrations.AddIndex):
             return
         model = to_state.apps.get_model(app_label, self.model_name)
         if self.allow_migrate_model(schema_editor.connection.alias, model):
-            schema_editor.add_index(model, self.index, concurrently=True)
+            _drop_invalid(schema_editor, self.index.name)
+            sql = str(self.index.create_sql(model, schema_editor))
+            # Run again after a failure that left a valid index: nothing to do.
+            schema_editor.execute(_if_not_exists(sql, "CREATE INDEX "))
 
     def database_backwards(
         self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any
@@ -38,6 +60,23 @@ class AddIndexOnline(migrations.AddIndex):
         model = from_state.apps.get_model(app_label, self.model_name)
         if self.allow_migrate_model(schema_editor.connection.alias, model):
             schema_editor.remove_index(model, self.index, concurrently=True)
+
+
+class RemoveIndexOnline(migrations.RemoveIndex):
+    """DROP INDEX CONCURRENTLY on PostgreSQL: a plain DROP INDEX waits for every open
+    transaction on the table and holds up every sign-in that comes after it meanwhile."""
+
+    def database_forwards(
+        self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any
+    ) -> None:
+        if not _on_postgres(schema_editor):
+            super().database_forwards(app_label, schema_editor, from_state, to_state)
+            return
+        model = from_state.apps.get_model(app_label, self.model_name)
+        if self.allow_migrate_model(schema_editor.connection.alias, model):
+            schema_editor.execute(
+                f"DROP INDEX CONCURRENTLY IF EXISTS {schema_editor.quote_name(self.name)}"
+            )
 
 
 class AddUniqueConstraintOnline(migrations.AddConstraint):
@@ -51,8 +90,6 @@ class AddUniqueConstraintOnline(migrations.AddConstraint):
             return
         model = to_state.apps.get_model(app_label, self.model_name)
         if self.allow_migrate_model(schema_editor.connection.alias, model):
+            _drop_invalid(schema_editor, self.constraint.name)
             sql = str(self.constraint.create_sql(model, schema_editor))
-            prefix = "CREATE UNIQUE INDEX "
-            if not sql.startswith(prefix):  # pragma: no cover - Django changed its SQL
-                raise ValueError(f"Unexpected SQL for a partial unique constraint: {sql}")
-            schema_editor.execute(prefix + "CONCURRENTLY " + sql[len(prefix) :])
+            schema_editor.execute(_if_not_exists(sql, "CREATE UNIQUE INDEX "))

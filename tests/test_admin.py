@@ -422,6 +422,9 @@ def test_deleting_selected_devices_ends_their_sessions(client, superuser, user):
 # Filters and search ----------------------------------------------------------------------
 
 
+ALL_OF_THE_FLEET = {"verified-recent", "blocked-week", "plain-month", "verified-blocked-old"}
+
+
 @pytest.fixture
 def fleet(user, bob):
     now = timezone.now()
@@ -440,7 +443,7 @@ def fleet(user, bob):
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
-        ("", {"verified-recent", "blocked-week", "plain-month", "verified-blocked-old"}),
+        ("", ALL_OF_THE_FLEET),
         ("verified=yes", {"verified-recent", "verified-blocked-old"}),
         ("verified=no", {"blocked-week", "plain-month"}),
         ("blocked=yes", {"blocked-week", "verified-blocked-old"}),
@@ -461,16 +464,116 @@ def test_device_filters(client, superuser, fleet, query, expected):
     ("term", "expected"),
     [
         ("alice", {"verified-recent", "blocked-week"}),
-        ("bob@example.com", {"plain-month", "verified-blocked-old"}),
-        ("blocked-old", {"verified-blocked-old"}),
-        ("plain-month", {"plain-month"}),
+        ("ali", {"verified-recent", "blocked-week"}),  # the beginning of a username
+        (" Alice ", {"verified-recent", "blocked-week"}),  # usernames are mostly lower case
+        ("plain-month", {"plain-month"}),  # a whole device id
+        ("verified-", {"verified-recent", "verified-blocked-old"}),  # its beginning
+        # Inside a name or an id: only an index that no B-tree is would find it.
+        ("blocked-old", set()),
+        ("lice", set()),
+        # Django's user table has no index on the address: not searched.
+        ("bob@example.com", set()),
         ("nobody", set()),
     ],
 )
-def test_device_search_by_username_email_and_device_id(client, superuser, fleet, term, expected):
+def test_device_search_by_the_beginning_of_a_username_or_device_id(
+    client, superuser, fleet, term, expected
+):
     response = client.get(DEVICES, {"q": term})
     assert response.status_code == 200
     assert listed(response) == expected
+
+
+def test_device_search_says_what_it_matches(client, superuser, fleet):
+    text = client.get(DEVICES).context["cl"].search_help_text
+    assert "starts with what you type" in text
+    assert "Email addresses are not searched" in text
+
+
+def test_device_search_finds_addresses_when_the_user_model_indexes_them(
+    client, superuser, fleet, monkeypatch
+):
+    # A custom user model with an indexed (say unique) email field.
+    monkeypatch.setattr(User._meta.get_field("email"), "db_index", True)
+    response = client.get(DEVICES, {"q": "bob@exam"})
+    assert listed(response) == {"plain-month", "verified-blocked-old"}
+    assert "username or email address" in response.context["cl"].search_help_text
+
+
+def test_device_search_with_an_email_username_field(client, superuser, fleet, monkeypatch):
+    # A custom user model whose USERNAME_FIELD is its email address.
+    monkeypatch.setattr(User, "USERNAME_FIELD", "email")
+    assert listed(client.get(DEVICES, {"q": "bob@"})) == {"plain-month", "verified-blocked-old"}
+    assert listed(client.get(DEVICES, {"q": "bob"})) == {"plain-month", "verified-blocked-old"}
+    assert listed(client.get(DEVICES, {"q": "alice@example.com"})) == {
+        "verified-recent",
+        "blocked-week",
+    }
+
+
+def test_device_search_with_a_numeric_username_field(client, superuser, fleet, monkeypatch):
+    monkeypatch.setattr(User, "USERNAME_FIELD", "id")
+    monkeypatch.setattr(User, "__str__", lambda user: f"user {user.pk}")
+    bob = User.objects.get(username="bob")
+    assert listed(client.get(DEVICES, {"q": str(bob.pk)})) == {
+        "plain-month",
+        "verified-blocked-old",
+    }
+    # Letters cannot be an id: the device id is still searched.
+    assert listed(client.get(DEVICES, {"q": "plain"})) == {"plain-month"}
+
+
+def test_a_short_prefix_matching_many_accounts_lists_some_and_says_so(
+    client, superuser, fleet, monkeypatch
+):
+    from rupt_guard.admin import DeviceAdmin
+
+    monkeypatch.setattr(DeviceAdmin, "user_match_limit", 1)
+    for name in ("bobby", "bobcat"):
+        make_device(User.objects.create_user(name, f"{name}@example.com", "x"), f"phone-{name}")
+    response = client.get(DEVICES, {"q": "bob"})
+    assert len({device.user_id for device in response.context["cl"].result_list}) == 1
+    (message,) = [str(m) for m in response.context["messages"]]
+    assert message == (
+        "More than 1 accounts match “bob”: only the devices of 1 of them are listed. "
+        "Type more of the name."
+    )
+
+
+@pytest.mark.parametrize(
+    ("term", "expected"),
+    [
+        ("blocked-old", {"verified-blocked-old"}),
+        ("BLOCKED", {"blocked-week", "verified-blocked-old"}),
+        ("@EXAMPLE.com", ALL_OF_THE_FLEET),
+        ("lic", {"verified-recent", "blocked-week"}),
+        # Under three characters a trigram index is of no use: the beginning only.
+        ("bo", {"plain-month", "verified-blocked-old"}),
+    ],
+)
+def test_substring_search_is_an_option(client, superuser, fleet, monkeypatch, term, expected):
+    from rupt_guard.admin import DeviceAdmin
+
+    monkeypatch.setattr(DeviceAdmin, "substring_search", True)
+    response = client.get(DEVICES, {"q": term})
+    assert listed(response) == expected
+    assert "contains what you type" in response.context["cl"].search_help_text
+
+
+def test_device_list_has_no_date_drill_down_and_sorts_only_by_last_seen(client, superuser, fleet):
+    response = client.get(DEVICES)
+    assert response.context["cl"].date_hierarchy is None
+    assert b"xfull" not in response.content  # Django's date hierarchy navigation
+    # A column no index orders is not offered for sorting, and ?o= for it is ignored.
+    sortable = {
+        header["text"] for header in response.context["result_headers"] if header["sortable"]
+    }
+    assert {str(text) for text in sortable} == {"last seen"}
+    by_label = client.get(DEVICES, {"o": "2"})
+    changelist = by_label.context["cl"]
+    assert changelist.list_display[2] == "label"
+    assert changelist.get_ordering_field_columns() == {}
+    assert changelist.queryset.query.order_by == ("-last_seen_at", "-pk")
 
 
 @pytest.fixture
@@ -510,8 +613,23 @@ def test_login_check_filters(client, superuser, audit, query, expected):
 def test_login_check_search_is_an_exact_username(client, superuser, audit):
     response = client.get(CHECKS, {"q": "bob"})
     assert set(response.context["cl"].result_list) == audit["blocked"] | audit["failed"]
+    assert response.context["cl"].search_help_text == "The exact username of the account."
     # A part of a name would need a scan of every check ever recorded: no match.
     assert not client.get(CHECKS, {"q": "bo"}).context["cl"].result_list
+    # Nor an address, which Django's user table does not index.
+    assert not client.get(CHECKS, {"q": "bob@example.com"}).context["cl"].result_list
+
+
+def test_login_check_search_takes_an_address_the_user_model_indexes(
+    client, superuser, audit, monkeypatch
+):
+    monkeypatch.setattr(User._meta.get_field("email"), "db_index", True)
+    response = client.get(CHECKS, {"q": "bob@example.com"})
+    assert set(response.context["cl"].result_list) == audit["blocked"] | audit["failed"]
+    assert response.context["cl"].search_help_text == (
+        "The exact username or email address of the account."
+    )
+    assert not client.get(CHECKS, {"q": "bob@example"}).context["cl"].result_list
 
 
 def test_login_check_admin_denies_add_change_and_delete(client, superuser, user):

@@ -28,7 +28,7 @@ from rupt_guard.gate.consent import consent_given
 from rupt_guard.models import Device, LoginCheck
 from rupt_guard.providers import TokenRejected
 from rupt_guard.providers.base import TOKEN_MAX_LENGTH
-from rupt_guard.risk.identify import REPLAYED, ProviderAnswer, identify
+from rupt_guard.risk.identify import REPLAYED, ProviderAnswer, identify, used_before
 from rupt_guard.risk.policy import LoginFacts, get_policy
 from rupt_guard.trust.sightings import record_sighting
 from rupt_guard.trust.verification import (
@@ -113,7 +113,7 @@ def check_login(
     try:
         outcome, created = sign_in.record(answer)
     except IntegrityError:
-        if answer is None or answer.token_digest is None:
+        if answer is None or answer.token_digest is None or not used_before(answer.token_digest):
             raise
         # A sign-in racing with the same token wrote its row first: this one is a replay.
         replay = ProviderAnswer(None, TokenRejected(REPLAYED), answer.elapsed_ms)

@@ -6,7 +6,8 @@
   a password-holder cannot drain the site's provider quota or push everyone onto
   ``ON_PROVIDER_ERROR``.
 
-Fixed windows (a counter per window): two cache calls per hit, and the time left is known.
+Fixed windows (a counter per window): one increment per hit once the window has begun,
+and the time left is known.
 """
 
 from __future__ import annotations
@@ -51,11 +52,17 @@ class Window:
         """Count one; return the count in this window and the seconds left in it."""
         key, left = self._current()
         cache = shared_cache()
-        cache.add(key, 0, timeout=self.rate.seconds + 1)
-        try:
+        timeout = self.rate.seconds + 1
+        # incr() first: once a window has begun, one cache call per hit (every sign-in
+        # pays it), and the first hit of a window creates the counter with add().
+        with contextlib.suppress(ValueError):  # no counter yet in this window
             return int(cache.incr(key)), left
-        except ValueError:  # expired between add() and incr()
-            cache.set(key, 1, timeout=self.rate.seconds + 1)
+        if cache.add(key, 1, timeout=timeout):
+            return 1, left
+        try:  # another worker's first hit created it meanwhile
+            return int(cache.incr(key)), left
+        except ValueError:  # and it expired already
+            cache.set(key, 1, timeout=timeout)
             return 1, left
 
     def release(self) -> None:

@@ -4,12 +4,10 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-from rupt_guard.online_migrations import AddUniqueConstraintOnline
-
 
 class Migration(migrations.Migration):
-    # The unique index is built CONCURRENTLY on PostgreSQL: not in a transaction.
-    atomic = False
+    # The index that claims tokens is built by 0011, alone: a failed online build then
+    # leaves nothing of this one half-done.
 
     dependencies = [
         ('rupt_guard', '0009_trimmed_metadata'),
@@ -31,9 +29,5 @@ class Migration(migrations.Migration):
             model_name='logincheck',
             name='user',
             field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='rupt_guard_login_checks', to=settings.AUTH_USER_MODEL, verbose_name='user'),
-        ),
-        AddUniqueConstraintOnline(
-            model_name='logincheck',
-            constraint=models.UniqueConstraint(condition=models.Q(('token_digest__isnull', False)), fields=('token_digest',), name='rupt_guard_check_token_once'),
         ),
     ]

@@ -92,6 +92,32 @@ class TokenRejected(ProviderError):
 MetadataFields = Mapping[str, list[str]]
 
 
+MAX_METADATA_KEYS = 64
+MAX_METADATA_VALUES = 256
+MAX_METADATA_STRING = 1024
+
+
+def validate_metadata(value: Any) -> dict[str, list[str]]:
+    """Rupt's ``metadata_fields``: a small map of strings to lists of strings."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or len(value) > MAX_METADATA_KEYS:
+        raise ProviderBadResponse("metadata_fields is not a small object")
+    fields: dict[str, list[str]] = {}
+    for key, values in value.items():
+        if not isinstance(key, str) or not 0 < len(key) <= MAX_METADATA_STRING:
+            raise ProviderBadResponse("metadata_fields has a bad key")
+        if not isinstance(values, list) or len(values) > MAX_METADATA_VALUES:
+            raise ProviderBadResponse("metadata_fields values must be short lists")
+        if not all(isinstance(v, str) and len(v) <= MAX_METADATA_STRING for v in values):
+            raise ProviderBadResponse("metadata_fields values must be short strings")
+        # PostgreSQL's jsonb refuses NUL characters: such a value would fail the login's write.
+        if "\x00" in key or any("\x00" in v for v in values):
+            raise ProviderBadResponse("metadata_fields must not contain NUL characters")
+        fields[key] = list(values)
+    return fields
+
+
 @dataclass(frozen=True)
 class Identification:
     """What completing a token tells the server about the browser's device."""

@@ -25,6 +25,7 @@ from rupt_guard.providers.base import (
     ProviderHTTPError,
     ProviderTimeout,
     TokenRejected,
+    validate_metadata,
     validate_token,
 )
 from rupt_guard.providers.deadline import DeadlineAdapter, deadline
@@ -34,9 +35,6 @@ logger = logging.getLogger(__name__)
 # Rupt's ids are 24-hex ObjectIds today; accept any short opaque id that is safe in a path.
 ID_PATTERN = re.compile(r"\A[A-Za-z0-9_-]{1,128}\Z")
 MAX_BODY_BYTES = 64 * 1024
-MAX_METADATA_KEYS = 64
-MAX_METADATA_VALUES = 256
-MAX_METADATA_STRING = 1024
 MAX_ACCOUNT_LENGTH = 256
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 CONFIGURATION_STATUSES = {401, 403, 428}
@@ -50,27 +48,6 @@ def _validate_id(value: Any, what: str) -> str:
     if not isinstance(value, str) or not ID_PATTERN.match(value):
         raise ProviderBadResponse(f"{what} is missing or not a short opaque id")
     return value
-
-
-def validate_metadata(value: Any) -> dict[str, list[str]]:
-    """Rupt's ``metadata_fields``: a small map of strings to lists of strings."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict) or len(value) > MAX_METADATA_KEYS:
-        raise ProviderBadResponse("metadata_fields is not a small object")
-    fields: dict[str, list[str]] = {}
-    for key, values in value.items():
-        if not isinstance(key, str) or not 0 < len(key) <= MAX_METADATA_STRING:
-            raise ProviderBadResponse("metadata_fields has a bad key")
-        if not isinstance(values, list) or len(values) > MAX_METADATA_VALUES:
-            raise ProviderBadResponse("metadata_fields values must be short lists")
-        if not all(isinstance(v, str) and len(v) <= MAX_METADATA_STRING for v in values):
-            raise ProviderBadResponse("metadata_fields values must be short strings")
-        # PostgreSQL's jsonb refuses NUL characters: such a value would fail the login's write.
-        if "\x00" in key or any("\x00" in v for v in values):
-            raise ProviderBadResponse("metadata_fields must not contain NUL characters")
-        fields[key] = list(values)
-    return fields
 
 
 class RuptProvider(IdentificationProvider):

@@ -13,7 +13,6 @@ from binascii import unhexlify
 from dataclasses import dataclass
 from typing import Any
 
-import segno
 from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.db import router, transaction
@@ -99,6 +98,10 @@ class TotpEnrolment:
 
     def qr_svg(self) -> str:
         """The QR code as inline SVG: drawn on the server, nothing fetched, no script."""
+        # Imported here: only the setup page draws a QR code, and no worker that never
+        # shows it should carry the library.
+        import segno
+
         return str(segno.make(self.config_url, error="m").svg_inline(scale=4, title=""))
 
 

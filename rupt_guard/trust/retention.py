@@ -1,17 +1,20 @@
-"""What is kept, for how long: the rows past the retention settings, deleted in small batches.
+"""What is kept, for how long: the rows past the retention settings, deleted in batches.
 
 ``manage.py rupt_guard_prune`` drains every target; with ``PRUNE_AFTER_SIGN_IN`` a sign-in
 also runs one small step at most once an hour (shared cache), so retention applies on a
-site with no cron line. Each batch selects at most ``batch_size`` primary keys through the
-indexed column's filter (ordered by pk, rows locked where the database can), then deletes
-those rows in its own short transaction, the filter applied again: a row that changed in
-the meantime (a device seen again) stays.
+site with no cron line. A batch is its own short transaction: it reads at most
+``batch_size`` primary keys past the previous batch's (the filter, ordered by pk, rows
+locked where the database can: a device seen again meanwhile is skipped, and a sign-in
+that wants it waits for the commit), then deletes them in set form (``bulk_delete``): no
+model instances, no signals, a fixed number of statements whatever the size.
+
+Nothing is remembered between batches but the last key, so a run stopped anywhere (killed,
+``--max-batches``) has deleted whole batches only, and the next run simply goes on.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +26,7 @@ from django.utils import timezone
 from rupt_guard.cache import shared_cache
 from rupt_guard.conf import guard_settings
 from rupt_guard.models import Device, DeviceSession, LoginCheck, UsedIdentification
+from rupt_guard.trust.bulk_delete import Deleted, delete_rows
 
 logger = logging.getLogger(__name__)
 
@@ -82,20 +86,24 @@ def targets(
     return found
 
 
-def delete_batch(target: Target, size: int, after: Any = None) -> tuple[Any, Counter[str]]:
-    """Delete one batch of ``target`` past pk ``after``; return the last pk (None when
-    nothing was left) and the rows deleted per model, cascades included."""
-    manager = target.model._default_manager
+@dataclass(frozen=True)
+class Batch:
+    picked: int  # rows the batch read: fewer than its size, and nothing was left
+    last: Any  # the highest key read, where the next batch starts (None: none read)
+    deleted: Deleted
+
+
+def delete_batch(target: Target, size: int, after: Any = None) -> Batch:
+    """Delete one batch of ``target`` past primary key ``after``, dependants included."""
     db = router.db_for_write(target.model)
-    rows = manager.using(db).filter(target.condition)
+    rows = target.model._base_manager.using(db).filter(target.condition)
     if after is not None:
-        rows = rows.filter(pk__gt=after)  # always forward, even if a row stayed
+        rows = rows.filter(pk__gt=after)  # always forward: never reads what it deleted
     with transaction.atomic(using=db):
-        batch = list(rows.select_for_update().order_by("pk").values_list("pk", flat=True)[:size])
-        if not batch:
-            return None, Counter()
-        _, per_model = manager.using(db).filter(target.condition, pk__in=batch).delete()
-    return batch[-1], Counter(per_model)
+        keys = list(rows.select_for_update().order_by("pk").values_list("pk", flat=True)[:size])
+        deleted = delete_rows(target.model, keys, db)
+    # max(), not the last: FOR UPDATE may hand back a row re-read after a wait out of order.
+    return Batch(len(keys), max(keys) if keys else None, deleted)
 
 
 def prune_after_sign_in() -> None:

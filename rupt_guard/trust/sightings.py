@@ -25,7 +25,8 @@ def record_sighting(
 ) -> tuple[Device, bool]:
     """Create or refresh the (user, device) row; return it and whether it was created.
 
-    Safe under concurrent logins: two sign-ins from one new device never make two rows.
+    Safe under concurrent logins: two sign-ins from one new device never make two rows,
+    and exactly one of them is told it created it.
     """
     now = timezone.now()
     fields: dict[str, Any] = {
@@ -49,7 +50,8 @@ def record_sighting(
 
 
 def _upserts(db: str) -> bool:
-    # INSERT ... ON CONFLICT ... RETURNING, spelled alike by PostgreSQL and SQLite 3.35+.
+    # UPDATE ... RETURNING and INSERT ... ON CONFLICT DO NOTHING RETURNING, spelled alike
+    # by PostgreSQL and SQLite 3.35+.
     connection = connections[db]
     return connection.vendor in {"postgresql", "sqlite"} and bool(
         connection.features.can_return_columns_from_insert
@@ -57,27 +59,47 @@ def _upserts(db: str) -> bool:
 
 
 def _upsert(row: Device, refreshed: list[str], db: str) -> tuple[Device, bool]:
-    """One statement: the row as it is after the sighting, whether it existed or not."""
+    """A known device (most sign-ins) in one statement, a new one in two.
+
+    Whether the row was created is what the database says (the INSERT returned a row),
+    never a comparison of times: two sightings in one clock tick stay two sightings.
+    """
     connection = connections[db]
     quote = connection.ops.quote_name
-    fields = [f for f in Device._meta.concrete_fields if not f.primary_key]
-    values = [f.get_db_prep_save(f.pre_save(row, add=True), connection) for f in fields]
-    unique = (Device._meta.get_field("user").column, Device._meta.get_field("external_id").column)
-    updates = ", ".join(
-        f"{quote(column)} = EXCLUDED.{quote(column)}"
-        for column in (Device._meta.get_field(name).column for name in refreshed)
+    meta = Device._meta
+    returning = ", ".join(quote(f.column) for f in meta.concrete_fields)
+    key = [meta.get_field("user"), meta.get_field("external_id")]
+    key_values = [f.get_db_prep_save(f.pre_save(row, add=False), connection) for f in key]
+    changed = [meta.get_field(name) for name in refreshed]
+    update = (
+        f"UPDATE {quote(meta.db_table)} "  # noqa: S608 - names from _meta
+        f"SET {', '.join(f'{quote(f.column)} = %s' for f in changed)} "
+        f"WHERE {quote(key[0].column)} = %s AND {quote(key[1].column)} = %s "
+        f"RETURNING {returning}"
     )
-    sql = (
-        f"INSERT INTO {quote(Device._meta.db_table)} "  # noqa: S608 - names from _meta
+    update_values = [f.get_db_prep_save(f.pre_save(row, add=False), connection) for f in changed]
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    insert = (
+        f"INSERT INTO {quote(meta.db_table)} "  # noqa: S608 - names from _meta
         f"({', '.join(quote(f.column) for f in fields)}) "
         f"VALUES ({', '.join(['%s'] * len(fields))}) "
-        f"ON CONFLICT ({quote(unique[0])}, {quote(unique[1])}) DO UPDATE SET {updates} "
-        f"RETURNING {', '.join(quote(f.column) for f in Device._meta.concrete_fields)}"
+        f"ON CONFLICT ({quote(key[0].column)}, {quote(key[1].column)}) DO NOTHING "
+        f"RETURNING {returning}"
     )
-    (device,) = Device.objects.using(db).raw(sql, values)
-    device.user = row.user
-    # A row created by this statement has the first-seen time it was given.
-    return device, device.first_seen_at == row.first_seen_at
+    insert_values = [f.get_db_prep_save(f.pre_save(row, add=True), connection) for f in fields]
+    objects = Device.objects.using(db)
+    # Once more after a lost race: the racer's INSERT committed between our two statements.
+    for _attempt in range(2):
+        if found := list(objects.raw(update, [*update_values, *key_values])):
+            return _with_user(found[0], row), False
+        if created := list(objects.raw(insert, insert_values)):
+            return _with_user(created[0], row), True
+    raise RuntimeError("A device row kept appearing and disappearing")  # pragma: no cover
+
+
+def _with_user(device: Device, row: Device) -> Device:
+    device.user = row.user  # already loaded: no query when the signals read it
+    return device
 
 
 def _select_then_write(row: Device, fields: dict[str, Any], db: str) -> tuple[Device, bool]:

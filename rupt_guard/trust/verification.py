@@ -53,7 +53,7 @@ def entry_time(entry: str, account: str) -> datetime | None:
         return None  # e.g. account "a" meeting an entry of account "a:b"
 
 
-def kept_metadata(metadata: dict[str, list[str]] | None, account: str) -> dict[str, list[str]]:
+def kept_metadata(metadata: Any, account: str) -> dict[str, list[str]]:
     """The part of a device's provider metadata stored on this account's row.
 
     Only the verification field, and in it only this account's entries: the rest of the
@@ -62,14 +62,22 @@ def kept_metadata(metadata: dict[str, list[str]] | None, account: str) -> dict[s
     back ends of its Rupt project on purpose, so entries of accounts it has no row for
     are kept too: the push would otherwise erase another site's verifications.
     """
-    field = guard_settings.METADATA_VERIFIED_FIELD
     entries = [
         entry
-        for entry in (metadata or {}).get(field, [])
-        if isinstance(entry, str)
-        and (guard_settings.TRUST_RUPT_METADATA or entry.startswith(f"{account}:"))
+        for entry in field_entries(metadata)
+        # "alice" must not keep "alice:bob:<time>", an entry of account "alice:bob".
+        if guard_settings.TRUST_RUPT_METADATA or entry_time(entry, account) is not None
     ]
-    return {field: entries} if entries else {}
+    return {guard_settings.METADATA_VERIFIED_FIELD: entries} if entries else {}
+
+
+def field_entries(metadata: Any) -> list[str]:
+    """The string entries of the verification field; rows written before this release, or
+    by a provider plugin, may hold anything there."""
+    values = (
+        metadata.get(guard_settings.METADATA_VERIFIED_FIELD) if isinstance(metadata, dict) else None
+    )
+    return [entry for entry in values if isinstance(entry, str)] if isinstance(values, list) else []
 
 
 def _fresh(when: datetime, now: datetime) -> bool:
@@ -91,7 +99,7 @@ def verification_state(
     if guard_settings.TRUST_RUPT_METADATA and metadata and not device.metadata_sync_pending:
         times = [
             when
-            for entry in metadata.get(guard_settings.METADATA_VERIFIED_FIELD, [])
+            for entry in field_entries(metadata)
             if (when := entry_time(entry, account)) is not None
             and when <= now
             # An entry written before trust was withdrawn here must not restore it.
@@ -170,9 +178,8 @@ def sync_metadata(device_pk: int) -> bool:
     # Only a row of a site sharing the field (TRUST_RUPT_METADATA) holds other entries.
     foreign = [
         entry
-        for entry in (device.metadata or {}).get(field, [])
-        if isinstance(entry, str)
-        and all(entry_time(entry, account) is None for account in accounts.values())
+        for entry in field_entries(device.metadata)
+        if all(entry_time(entry, account) is None for account in accounts.values())
     ]
     own = {
         row.pk: [format_entry(accounts[row.pk], row.verified_at)] if row.verified_at else []

@@ -359,6 +359,20 @@ def _csp_allows(sources: list[str] | None, needed: str) -> bool:
     )
 
 
+@register()
+def check_dashboard(app_configs: Any = None, **kwargs: Any) -> list:
+    if settings.USE_TZ:
+        return []
+    return [
+        Warning(
+            "USE_TZ is False: the admin's dashboard, rupt_guard_stats and the API's stats/ "
+            "have no figures (the rollup counts hours of UTC).",
+            hint="Set USE_TZ = True (Django's default since 5.0).",
+            id="rupt_guard.W017",
+        )
+    ]
+
+
 @register(Tags.security)
 def check_webhooks(app_configs: Any = None, **kwargs: Any) -> list:
     try:

@@ -35,10 +35,12 @@ class StatsSerializer(serializers.Serializer):
 class StatsView(APIView):
     permission_classes = [IsAuthenticated, IsDeviceVerified, CanViewLoginChecks]
 
-    @describe(responses={200: StatsSerializer, 403: ErrorSerializer})
+    @describe(responses={200: StatsSerializer, 403: ErrorSerializer, 503: ErrorSerializer})
     def get(self, request: Request) -> Response:
         """Sign-ins by decision and reason, tokens missing, provider errors and latency,
         challenge outcomes and new devices over the last 24 hours, 7 and 30 days."""
+        if (why := figures.unavailable()) is not None:
+            return Response({"detail": why, "code": "unavailable"}, status=503)
         response = Response(figures.as_json())
         response["Cache-Control"] = "no-store"
         return response

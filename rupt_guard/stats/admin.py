@@ -8,7 +8,7 @@ The template is ``admin/rupt_guard/dashboard.html``, overridable like any admin 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.contrib import admin
@@ -44,7 +44,16 @@ def estimate(value: Estimate | None, unit: str) -> str:
 
 def slot_label(period: Period, start: datetime) -> str:
     local = timezone.localtime(start)
-    return formats.date_format(local, "H:i" if period.step == "hour" else "j M")
+    if period.step != "hour":
+        return formats.date_format(local, "j M")
+    label = formats.date_format(local, "H:i")
+    # The hour that comes twice when clocks go back: each keeps its own name (CEST, CET),
+    # or two rows of the table would read the same.
+    earlier = timezone.localtime(start - timedelta(hours=1))
+    later = timezone.localtime(start + timedelta(hours=1))
+    if local.utcoffset() != earlier.utcoffset() or local.utcoffset() != later.utcoffset():
+        label = f"{label} {local.tzname()}"
+    return label
 
 
 def state_label(state: State | None) -> str:
@@ -88,7 +97,10 @@ def page_context(data: Figures) -> dict[str, Any]:
         ),
     ]
     error_items = sorted(
-        ((figures.ErrorReason(kind).label, n) for kind, n in data.provider_errors.items()),
+        (
+            (figures.label_of(figures.ErrorReason, kind), n)
+            for kind, n in data.provider_errors.items()
+        ),
         key=lambda item: -item[1],
     )
     return {
@@ -167,6 +179,11 @@ class DashboardAdmin(admin.ModelAdmin):
     ) -> HttpResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
+        request.current_app = self.admin_site.name
+        if (why := figures.unavailable()) is not None:
+            context = {**self.admin_site.each_context(request), "opts": self.opts, "why": why}
+            context["title"] = _("What the guard is doing")
+            return TemplateResponse(request, "admin/rupt_guard/dashboard_unavailable.html", context)
         key = request.GET.get("period", figures.DEFAULT_PERIOD)
         period = figures.PERIODS.get(key) or figures.PERIODS[figures.DEFAULT_PERIOD]
         data = figures.summarise(figures.load(periods=[period]), period)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
@@ -93,17 +94,34 @@ class Why:
 
     @property
     def label(self) -> str:
-        return str(Reason(self.reason).label)
+        return label_of(Reason, self.reason)
 
     @property
     def detail_label(self) -> str:
         if not self.detail:
             return ""
         if self.reason == Reason.PROVIDER_ERROR:
-            return str(ErrorReason(self.detail).label)
+            return label_of(ErrorReason, self.detail)
         if self.detail == NOT_GIVEN:
             return str(_("No reason given by the browser"))
-        return str(TokenError(self.detail).label)
+        return label_of(TokenError, self.detail)
+
+
+def unavailable() -> str | None:
+    """Why there are no figures on this site, or None. The rollup counts whole hours of
+    UTC, which naive datetimes (``USE_TZ = False``) cannot tell apart (rupt_guard.W017)."""
+    if not settings.USE_TZ:
+        return str(_("The dashboard needs USE_TZ = True: its hours are hours of UTC."))
+    return None
+
+
+def label_of(choices: Any, value: str) -> str:
+    """The label of ``value``, or the value itself: a site's own policy rule or provider
+    plugin may record reasons and error kinds this app does not know."""
+    try:
+        return str(choices(value).label)
+    except ValueError:
+        return value
 
 
 @dataclass(frozen=True)
@@ -186,8 +204,10 @@ def load(now: datetime | None = None, periods: Iterable[Period] = (LONGEST,)) ->
         )
     since = min(starts.values())
     live_from = max(watermark, since)
-    live_counts = list(rollup.count_rows(live_from, None, now))
-    live_histograms = [row for rows in rollup.histogram_rows(live_from, None) for row in rows]
+    # Up to now: a check dated ahead (a web server's clock ahead of this one) is in no bar,
+    # so it is in no total either.
+    live_counts = list(rollup.count_rows(live_from, now, now))
+    live_histograms = [row for rows in rollup.histogram_rows(live_from, now) for row in rows]
     counts, histograms = {}, {}
     for step, start in starts.items():
         counts[step] = _rolled_up(CheckHour, rollup.COUNT_FIELDS, step, start, watermark)
@@ -357,7 +377,9 @@ def figures_json(figures: Figures) -> dict[str, Any]:
         "until": figures.until.isoformat(),
         "sign_ins": figures.total,
         "decisions": figures.decisions,
-        "reasons": {reason: figures.reasons.get(reason, 0) for reason in Reason.values},
+        # Every value seen, the app's own always present: a site's own policy reasons and
+        # provider plugins' error kinds are counted too, so the parts add up.
+        "reasons": {**dict.fromkeys(Reason.values, 0), **figures.reasons},
         "without_token": {
             "count": figures.without_token,
             "rate": _rate(figures.without_token_rate),
@@ -369,9 +391,7 @@ def figures_json(figures: Figures) -> dict[str, Any]:
             "asked": figures.provider_asked,
             "errors": figures.provider_error_count,
             "error_rate": _rate(figures.provider_error_rate),
-            "errors_by_kind": {
-                kind: figures.provider_errors.get(kind, 0) for kind in ErrorReason.values
-            },
+            "errors_by_kind": {**dict.fromkeys(ErrorReason.values, 0), **figures.provider_errors},
             "timed_calls": figures.provider_calls,
             "p50_ms": _estimate(figures.provider_p50),
             "p95_ms": _estimate(figures.provider_p95),

@@ -131,12 +131,15 @@ def _bucket(bounds: tuple[int, ...], lookup: str, limit: Callable[[int], Any]) -
 
 def histogram_rows(start: datetime, end: datetime | None) -> tuple[QuerySet, QuerySet]:
     """The checks of ``[start, end)`` as ``CheckHistogram`` rows: the provider's time (calls
-    that went out: not those the open breaker spared) and the time to pass a challenge."""
+    that went out only) and the time to pass a challenge."""
     hour = TruncHour("created_at", tzinfo=UTC)
     provider = (
         _checks(start, end)
         .filter(provider_ms__isnull=False)
-        .exclude(provider_error=ErrorReason.BREAKER_OPEN)
+        # Refused before any call: the open breaker, a malformed token, a replay (a token
+        # Rupt refused has the status Rupt answered).
+        .exclude(provider_error__in=[ErrorReason.BREAKER_OPEN, ErrorReason.BAD_TOKEN])
+        .exclude(provider_error=ErrorReason.TOKEN_REJECTED, provider_status__isnull=True)
         .annotate(
             hour=hour,
             measure=Value(CheckHistogram.Measure.PROVIDER_MS.value, output_field=CharField()),

@@ -11,9 +11,11 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections, router
+from django.utils import timezone
 
 from rupt_guard.conf import guard_settings
 from rupt_guard.models import Device, LoginCheck
+from rupt_guard.stats import figures, rollup
 from rupt_guard.trust import retention
 from rupt_guard.trust.bulk_delete import NotInSetForm
 
@@ -99,6 +101,10 @@ class Command(BaseCommand):
         for model in (LoginCheck, Device):
             if model not in found:
                 self.say(f"{model._meta.label}: kept (no retention limit)")
+        if LoginCheck in found and not dry_run and figures.unavailable() is None:
+            # The dashboard's rollup counts the settled hours first: a check deleted before
+            # it was counted would be missing from the figures for good.
+            rollup.refresh(timezone.now())
         started, total = time.monotonic(), 0
         for target in found.values():
             if dry_run:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from rupt_guard.stats import figures
 
@@ -22,6 +22,8 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print the figures as JSON")
 
     def handle(self, *args: Any, json: bool = False, **options: Any) -> None:
+        if (why := figures.unavailable()) is not None:
+            raise CommandError(why)
         data = figures.as_json()
         if json:
             self.stdout.write(_dumps(data))

@@ -361,6 +361,12 @@ def _index_state() -> tuple[bool, bool]:
 
 
 def _repair() -> None:
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    if not executor.migration_plan(executor.loader.graph.leaf_nodes()):
+        return  # the deploy again went through: nothing to repair
+    # It did not: 0010 and 0011 half-done, nothing after them applied yet.
     with connection.cursor() as cursor:
         cursor.execute("DROP INDEX IF EXISTS rupt_guard_check_token_once")
         cursor.execute("ALTER TABLE rupt_guard_logincheck DROP COLUMN IF EXISTS token_digest")

@@ -37,15 +37,20 @@ def _if_not_exists(sql: str, prefix: str) -> str:
     return f"{prefix}CONCURRENTLY IF NOT EXISTS {sql[len(prefix) :]}"
 
 
+def _model_online(operation: Any, app_label: str, schema_editor: Any, state: Any) -> Any | None:
+    """The model ``operation`` changes on PostgreSQL, or None when this database does not
+    hold it (a router's ``allow_migrate``)."""
+    model = state.apps.get_model(app_label, operation.model_name)
+    return model if operation.allow_migrate_model(schema_editor.connection.alias, model) else None
+
+
 class AddIndexOnline(migrations.AddIndex):
     def database_forwards(
         self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any
     ) -> None:
         if not _on_postgres(schema_editor):
             super().database_forwards(app_label, schema_editor, from_state, to_state)
-            return
-        model = to_state.apps.get_model(app_label, self.model_name)
-        if self.allow_migrate_model(schema_editor.connection.alias, model):
+        elif (model := _model_online(self, app_label, schema_editor, to_state)) is not None:
             _drop_invalid(schema_editor, self.index.name)
             sql = str(self.index.create_sql(model, schema_editor))
             # Run again after a failure that left a valid index: nothing to do.
@@ -56,9 +61,7 @@ class AddIndexOnline(migrations.AddIndex):
     ) -> None:
         if not _on_postgres(schema_editor):
             super().database_backwards(app_label, schema_editor, from_state, to_state)
-            return
-        model = from_state.apps.get_model(app_label, self.model_name)
-        if self.allow_migrate_model(schema_editor.connection.alias, model):
+        elif (model := _model_online(self, app_label, schema_editor, from_state)) is not None:
             schema_editor.remove_index(model, self.index, concurrently=True)
 
 
@@ -71,9 +74,7 @@ class RemoveIndexOnline(migrations.RemoveIndex):
     ) -> None:
         if not _on_postgres(schema_editor):
             super().database_forwards(app_label, schema_editor, from_state, to_state)
-            return
-        model = from_state.apps.get_model(app_label, self.model_name)
-        if self.allow_migrate_model(schema_editor.connection.alias, model):
+        elif _model_online(self, app_label, schema_editor, from_state) is not None:
             schema_editor.execute(
                 f"DROP INDEX CONCURRENTLY IF EXISTS {schema_editor.quote_name(self.name)}"
             )
@@ -87,9 +88,7 @@ class AddUniqueConstraintOnline(migrations.AddConstraint):
     ) -> None:
         if not _on_postgres(schema_editor):
             super().database_forwards(app_label, schema_editor, from_state, to_state)
-            return
-        model = to_state.apps.get_model(app_label, self.model_name)
-        if self.allow_migrate_model(schema_editor.connection.alias, model):
+        elif (model := _model_online(self, app_label, schema_editor, to_state)) is not None:
             _drop_invalid(schema_editor, self.constraint.name)
             sql = str(self.constraint.create_sql(model, schema_editor))
             schema_editor.execute(_if_not_exists(sql, "CREATE UNIQUE INDEX "))

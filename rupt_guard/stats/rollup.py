@@ -33,6 +33,7 @@ from django.db.models import (
     IntegerField,
     Q,
     QuerySet,
+    UniqueConstraint,
     Value,
     When,
 )
@@ -53,18 +54,16 @@ FIRST_DAYS = 31
 PROVIDER_MS_BOUNDS: tuple[int, ...] = (50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000)
 PASS_SECONDS_BOUNDS: tuple[int, ...] = (15, 30, 60, 90, 120, 180, 300, 600, 900, 1800)
 
-COUNT_FIELDS = (
-    "hour",
-    "decision",
-    "reason",
-    "provider_error",
-    "token_error",
-    "result",
-    "with_token",
-    "new_device",
-    "wrong_codes",
-)
-HISTOGRAM_FIELDS = ("hour", "measure", "bucket")
+
+def _grouping(model: Any) -> tuple[str, ...]:
+    """What one rollup row counts: its model's unique fields, so that the grouping and the
+    constraint that keeps one row a group cannot drift apart."""
+    (unique,) = (c for c in model._meta.constraints if isinstance(c, UniqueConstraint))
+    return tuple(unique.fields)
+
+
+COUNT_FIELDS = _grouping(CheckHour)
+HISTOGRAM_FIELDS = _grouping(CheckHistogram)
 ROLLUP_ID = 1
 
 

@@ -109,11 +109,13 @@ def test_the_planners_estimate_of_a_filtered_list_on_postgres(twelve_devices):
     assert isinstance(paginator._planner_estimate(), int)
 
 
-def test_other_databases_give_no_estimate(twelve_devices):
+def test_only_postgres_gives_an_estimate(twelve_devices):
+    estimates = (devices_paginator()._planner_estimate(), devices_paginator()._table_estimate())
     if connection.vendor == "postgresql":
-        pytest.skip("PostgreSQL has one")
-    assert devices_paginator()._planner_estimate() is None
-    assert devices_paginator()._table_estimate() is None
+        # The table's own count needs statistics (ANALYZE): its test is the planner one.
+        assert isinstance(estimates[0], int), estimates
+    else:
+        assert estimates == (None, None)
 
 
 def test_the_list_says_how_far_it_was_counted_and_how_to_see_the_rest(

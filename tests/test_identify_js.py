@@ -286,7 +286,9 @@ def test_page_restored_by_back_identifies_again(tab: Tab, site: Site):
 
 
 def test_double_click_sends_one_post(tab: Tab, site: Site):
-    site.configure("fake-sdk.js?delay_ms=300")  # a wide window for the extra clicks
+    # A wide window for the extra clicks: on a loaded machine 300 ms was not always enough,
+    # the form had left before the second click could find its button.
+    site.configure("fake-sdk.js?delay_ms=3000", timeout_ms=20_000)
     tab.open()
     tab.page.dblclick("#first-submit")
     tab.page.click("#first-submit")

@@ -20,6 +20,7 @@ class Reason(models.TextChoices):
     PROVIDER_ERROR = "provider_error", _("Identification service failed")
     BLOCKED_DEVICE = "blocked_device", _("Blocked device")
     NO_CONSENT = "no_consent", _("Not identified: no consent")
+    SIGNED_UP = "signed_up", _("Right after signup")
 
 
 class CheckSource(models.TextChoices):

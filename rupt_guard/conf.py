@@ -40,6 +40,9 @@ DEFAULTS: dict[str, Any] = {
     # A sign-in whose device was not identified because CONSENT said no.
     "ON_NO_CONSENT": "challenge",
     "ON_BLOCKED_DEVICE": "block",
+    # The sign-in that ends a signup (django-allauth's login right after it): the account
+    # is seconds old and has no factor yet, so challenging it proves nothing.
+    "ON_SIGNUP": "allow",
     # None, seconds or a timedelta: an older verification counts as none.
     "VERIFICATION_MAX_AGE": None,
     # Also accept a verification recorded in Rupt's device metadata for this account.
@@ -176,6 +179,7 @@ ACTION_KEYS = (
     "ON_PROVIDER_ERROR",
     "ON_BLOCKED_DEVICE",
     "ON_NO_CONSENT",
+    "ON_SIGNUP",
 )
 
 

@@ -56,6 +56,16 @@ def guard_settings_override(settings):
     return override
 
 
+def pytest_ignore_collect(collection_path, config):
+    # tests/with_allauth/ is a site of its own (django-allauth installed), run as its own
+    # pass under tests.with_allauth.settings (tests/run.py); the main pass leaves it out.
+    from django.apps import apps
+
+    if collection_path.name == "with_allauth" and not apps.is_installed("rupt_guard.allauth"):
+        return True
+    return None
+
+
 def pytest_collection_modifyitems(config, items):
     # Concurrency tests need real row locks and concurrent transactions: they run in the
     # PostgreSQL pass of the suite (RUPT_GUARD_TEST_DB=postgres) and are left out of SQLite's.

@@ -40,6 +40,19 @@ def postgres_answers() -> bool:
     return answers(os.environ.get("PGHOST", "127.0.0.1"), int(os.environ.get("PGPORT", "5432")))
 
 
+def run_allauth_site(pytest_args: list[str], env: dict[str, str]) -> None:
+    """tests/with_allauth: the django-allauth site, under its own settings. Arguments that
+    select none of its tests (``-k provider``) are not a failure (pytest's exit code 5)."""
+    if any((ROOT / a.split("::")[0]).exists() for a in pytest_args if not a.startswith("-")):
+        return  # the caller named the tests to run
+    settings = {**env, "DJANGO_SETTINGS_MODULE": "tests.with_allauth.settings"}
+    args = [str(PYTHON), "-m", "pytest", *pytest_args, "tests/with_allauth"]
+    print("+", " ".join(args), flush=True)
+    code = subprocess.run(args, cwd=ROOT, env=settings).returncode
+    if code not in (0, 5):
+        raise subprocess.CalledProcessError(code, args)
+
+
 def main(pytest_args: list[str]) -> int:
     if not PYTHON.exists():
         venv.create(VENV, with_pip=True)
@@ -58,8 +71,10 @@ def main(pytest_args: list[str]) -> int:
         print("Redis does not answer on 127.0.0.1:6379: the shared cache is tested on files.")
     try:
         run(PYTHON, "-m", "pytest", *pytest_args, env={**env, "RUPT_GUARD_TEST_DB": "sqlite"})
+        run_allauth_site(pytest_args, {**env, "RUPT_GUARD_TEST_DB": "sqlite"})
         if postgres_answers():
             run(PYTHON, "-m", "pytest", *pytest_args, env={**env, "RUPT_GUARD_TEST_DB": "postgres"})
+            run_allauth_site(pytest_args, {**env, "RUPT_GUARD_TEST_DB": "postgres"})
         elif os.environ.get("RUPT_GUARD_REQUIRE_POSTGRES") == "1":
             print("PostgreSQL does not answer on 127.0.0.1:5432 and this run requires it.")
             return 1

@@ -90,8 +90,12 @@ def check_login(
     token: str | None,
     source: CheckSource,
     token_error: str | None = None,
+    signed_up: bool = False,
 ) -> CheckOutcome:
-    """Run the risk check of one sign-in and return the policy's decision."""
+    """Run the risk check of one sign-in and return the policy's decision.
+
+    ``signed_up``: the login that completes a signup (django-allauth says so), which
+    ``ON_SIGNUP`` decides."""
     account = account_id(user)
     answer = None
     # Asked here, on the server, whatever the browser posted: a token sent without consent
@@ -109,7 +113,7 @@ def check_login(
         token_error = clean_token_error(
             token_error if token_error is not None else token_error_from_request(request)
         )
-    sign_in = SignIn(request, user, account, source, consent, token_error or "")
+    sign_in = SignIn(request, user, account, source, consent, token_error or "", signed_up)
     try:
         outcome, created = sign_in.record(answer)
     except IntegrityError:
@@ -143,6 +147,7 @@ class SignIn:
     source: CheckSource
     consent: bool
     token_error: str
+    signed_up: bool = False
 
     def record(self, answer: ProviderAnswer | None) -> tuple[CheckOutcome, bool]:
         """The device's row, the decision and the check's row, in one transaction."""
@@ -158,6 +163,7 @@ class SignIn:
                 provider_error=error.reason if error is not None else None,
                 token_problem=error is not None and error.is_token_problem,
                 consent_refused=not self.consent,
+                signed_up=self.signed_up,
             )
             if identification is not None:
                 device, created = record_sighting(
@@ -184,6 +190,7 @@ class SignIn:
                     device_verified=state.verified,
                     verification_expired=state.expired,
                     device_blocked=device.is_blocked,
+                    signed_up=self.signed_up,
                 )
             verdict = get_policy().decide(facts)
             check = LoginCheck.objects.create(

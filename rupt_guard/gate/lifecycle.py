@@ -89,7 +89,9 @@ def logged_in(request: HttpRequest, user: Any) -> None:
         auth.logout(request)
         return
     _replace_pending(request, user)
-    factor = _factor_from_login_form(user)
+    # A factor verified earlier in this sign-in (django-allauth's MFA stage), else one
+    # django-otp's login form verified with the password.
+    factor = sign_in.verified_factor(request, user) or _factor_from_login_form(user)
     if not _linked_at_once(request, outcome, factor):
         with transaction.atomic(using=_db()):
             outcome = _confirm_under_lock(user, outcome)
@@ -102,8 +104,9 @@ def logged_in(request: HttpRequest, user: Any) -> None:
     if outcome.decision == Decision.BLOCK:
         auth.logout(request)
     elif outcome.decision == Decision.CHALLENGE and factor is not None:
-        # django-otp's own login form (OTPAuthenticationForm, OTPAdminSite) verified a
-        # factor already: that was the second factor, not a reason to ask again.
+        # django-otp's own login form (OTPAuthenticationForm, OTPAdminSite) or allauth's
+        # MFA stage verified a factor already: that was the second factor, not a reason
+        # to ask again.
         auth_keys = {name: request.session[name] for name in AUTH_KEYS if name in request.session}
         _complete(
             request,

@@ -21,12 +21,13 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.utils.translation import ngettext
 
-from rupt_guard.choices import CheckSource, Decision
+from rupt_guard.choices import ChallengeResult, CheckSource, Decision, Reason
 from rupt_guard.client import client_ip, limit_key
 from rupt_guard.conf import guard_settings
 from rupt_guard.gate.check import CheckOutcome, check_login, token_from_request
 from rupt_guard.gate.expiry import expire_stale_challenges
 from rupt_guard.gate.limits import Limited, Window
+from rupt_guard.models import Device, LoginCheck
 from rupt_guard.trust.retention import prune_after_sign_in
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ logger = logging.getLogger(__name__)
 _checked: WeakKeyDictionary[Any, dict[str, CheckOutcome]] = WeakKeyDictionary()
 _notices: WeakKeyDictionary[Any, str] = WeakKeyDictionary()
 _unused_passwords: WeakKeyDictionary[Any, str] = WeakKeyDictionary()
+_factors: WeakKeyDictionary[Any, dict[str, Any]] = WeakKeyDictionary()
 _gated: ContextVar[bool] = ContextVar("rupt_guard_gated_sign_in", default=False)
 
 
@@ -117,6 +119,7 @@ def start(
     token: str | None,
     source: CheckSource,
     token_error: str | None = None,
+    signed_up: bool = False,
 ) -> CheckOutcome:
     """Run the risk check of a sign-in whose password was right, once per request and user."""
     key = _request_key(request)
@@ -127,7 +130,7 @@ def start(
     # not only at the next cron sweep.
     expire_stale_challenges(user)
     prune_after_sign_in()  # PRUNE_AFTER_SIGN_IN: one small step an hour, off by default
-    outcome = _limited_check(request, user, token, source, token_error)
+    outcome = _limited_check(request, user, token, source, token_error, signed_up)
     if key is not None and outcome.decision != Decision.BLOCK:
         _checked.setdefault(key, {})[str(user.pk)] = outcome
     return outcome
@@ -185,6 +188,45 @@ def login_followed(request: HttpRequest, user: Any) -> CheckOutcome | None:
     return _checked.get(key, {}).pop(str(user.pk), None) if key is not None else None
 
 
+def resume(request: HttpRequest, user: Any, check_pk: int) -> CheckOutcome | None:
+    """A sign-in checked in an earlier request of the same flow (django-allauth's login
+    stages: the password in one request, its MFA code in the next): hand that check to
+    this request's ``login()``, so it is neither run nor recorded twice.
+
+    None when the check is not this user's or its challenge already ended (passed, given
+    up, expired): that sign-in is over, and a new check runs.
+    """
+    key = _request_key(request)
+    if key is None:
+        return None
+    earlier = _checked.get(key, {}).get(str(user.pk))
+    if earlier is not None and earlier.check.pk == check_pk:
+        return earlier
+    check = LoginCheck.objects.filter(pk=check_pk, user_id=user.pk).first()
+    if check is None or check.decision == Decision.BLOCK:
+        return None
+    if check.decision == Decision.CHALLENGE and check.challenge_result != ChallengeResult.PENDING:
+        return None
+    device = Device.objects.filter(pk=check.device_id).first() if check.device_id else None
+    outcome = CheckOutcome(Decision(check.decision), Reason(check.reason), device, check)
+    _checked.setdefault(key, {})[str(user.pk)] = outcome
+    return outcome
+
+
+def factor_verified(request: HttpRequest, user: Any, factor: Any) -> None:
+    """``factor`` was verified earlier in this sign-in (django-allauth's MFA stage): the
+    ``login()`` that follows in this request takes it as the second factor."""
+    key = _request_key(request)
+    if key is not None:
+        _factors.setdefault(key, {})[str(user.pk)] = factor
+
+
+def verified_factor(request: HttpRequest, user: Any) -> Any:
+    """The factor :func:`factor_verified` noted for ``user`` in this request (once)."""
+    key = _request_key(request)
+    return _factors.get(key, {}).pop(str(user.pk), None) if key is not None else None
+
+
 def check_unchecked_login(request: HttpRequest, user: Any) -> CheckOutcome:
     """The check of a login() no backend checked (another login path); a token it carries
     counts against the sign-in limits like any other."""
@@ -197,7 +239,10 @@ def _limited_check(
     token: str | None,
     source: CheckSource,
     token_error: str | None = None,
+    signed_up: bool = False,
 ) -> CheckOutcome:
     if token:
         _hit_sign_in_limits(request, user)
-    return check_login(request, user, token=token, source=source, token_error=token_error)
+    return check_login(
+        request, user, token=token, source=source, token_error=token_error, signed_up=signed_up
+    )

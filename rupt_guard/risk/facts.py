@@ -22,6 +22,8 @@ class LoginFacts:
     device_blocked: bool = False
     # CONSENT said no: the device was not identified (and any token posted was not used).
     consent_refused: bool = False
+    # The login that completes a signup (the account was created in this very flow).
+    signed_up: bool = False
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,9 @@ class DefaultPolicy:
     """Each rule maps to one ``ON_*`` setting; the first rule that applies decides."""
 
     rules: ClassVar[list[Rule]] = [
+        # First: a seconds-old account has no blocked device and no factor to verify, and
+        # its signup form usually carries no token; ON_SIGNUP decides for it.
+        Rule(lambda f: f.signed_up, Reason.SIGNED_UP, "ON_SIGNUP"),
         # Before the missing-token rule: a site decides what a refused consent costs
         # without weakening ON_MISSING_TOKEN for everyone.
         Rule(lambda f: f.consent_refused, Reason.NO_CONSENT, "ON_NO_CONSENT"),

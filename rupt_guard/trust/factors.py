@@ -3,6 +3,7 @@ use, including the email fallback. "Device" elsewhere means the browser; here, a
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,7 +55,24 @@ def _model_label(kind: FactorKind) -> str:
     return kind.model
 
 
+# Where factors that are not django-otp devices come from (django-allauth's MFA
+# authenticators, through ``rupt_guard.allauth``): each a callable ``user -> factors``.
+# Such a factor describes itself with a ``factor_kind`` attribute and offers the part of
+# django-otp's ``Device`` interface the challenge uses (``persistent_id``, ``name``,
+# ``user_id``, ``verify_token``, ``verify_is_allowed``, ``is_interactive``).
+FACTOR_SOURCES: list[Callable[[Any], Iterable[Any]]] = []
+
+
+def register_factor_source(source: Callable[[Any], Iterable[Any]]) -> None:
+    """Add a source of a user's factors (an app's ``ready()``); adding one twice is a no-op."""
+    if source not in FACTOR_SOURCES:
+        FACTOR_SOURCES.append(source)
+
+
 def kind_of(factor: Any) -> FactorKind:
+    declared = getattr(factor, "factor_kind", None)
+    if isinstance(declared, FactorKind):
+        return declared
     for kind in KINDS:
         try:
             model = apps.get_model(_model_label(kind))
@@ -90,16 +108,16 @@ def is_email_fallback(factor: Any) -> bool:
 
 
 def challenge_devices(user: Any) -> list[Any]:
-    """The user's confirmed django-otp devices.
+    """The user's confirmed django-otp devices, and the factors of ``FACTOR_SOURCES``.
 
     Only a user with none gets the email fallback (``EMAIL_FALLBACK``): a code to the
     address the account already has. This is not enrolment, and once the user has a factor
     of their own the fallback is no longer offered, so it cannot stand in for a stronger one.
     """
-    devices = sorted(
-        (d for d in devices_for_user(user, confirmed=True) if not is_email_fallback(d)),
-        key=lambda d: -kind_of(d).strength,
-    )
+    own = [d for d in devices_for_user(user, confirmed=True) if not is_email_fallback(d)]
+    for source in FACTOR_SOURCES:
+        own.extend(source(user))
+    devices = sorted(own, key=lambda d: -kind_of(d).strength)
     if devices or not guard_settings.EMAIL_FALLBACK:
         return devices
     if not account_email(user) or not apps.is_installed("django_otp.plugins.otp_email"):

@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django_otp.forms import OTPTokenForm
+from django_otp.models import Device
 
 from rupt_guard.trust.factors import challenge_devices, method_for, takes_code
 
@@ -80,6 +81,15 @@ class ChallengeForm(OTPTokenForm):
         if self.code_limit is not None:
             self.code_limit.give_back()
         return verified
+
+    def _chosen_device(self, user: Any) -> Any:
+        # A factor that is not a django-otp device (an allauth.mfa authenticator) cannot be
+        # loaded by django-otp from its id: it is taken from the factors offered here.
+        chosen = self.cleaned_data.get("otp_device")
+        for device in self.code_devices:
+            if device.persistent_id == chosen and not isinstance(device, Device):
+                return device
+        return super()._chosen_device(user)
 
     @staticmethod
     def _refuse_while_throttled(device: Any) -> None:

@@ -1,0 +1,12 @@
+"""The allauth site's URLs: allauth's own pages at accounts/, rupt_guard's, a private page."""
+
+from django.urls import include, path
+
+from tests.urls import home, private
+
+urlpatterns = [
+    path("", home, name="home"),
+    path("accounts/", include("allauth.urls")),
+    path("rupt-guard/", include("rupt_guard.urls")),
+    path("private/", private, name="private"),
+]

@@ -17,22 +17,32 @@ allauth call ``login()``, then ``post_login()`` ("Successfully signed in").
 
 from __future__ import annotations
 
+import json
+from http import HTTPStatus
 from typing import Any
 
 from allauth.account.adapter import get_adapter
 from allauth.account.internal.flows.login import get_authentication_records
 from allauth.account.stages import LoginStage
+from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.core.internal.httpkit import is_headless_request
 from django.contrib import messages
-from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
 from rupt_guard.choices import CheckSource, Decision
+from rupt_guard.conf import guard_settings
 from rupt_guard.gate import sign_in
-from rupt_guard.gate.check import token_error_from_request, token_from_request
+from rupt_guard.gate.check import (
+    ERROR_FIELD_SUFFIX,
+    clean_token_error,
+    token_error_from_request,
+    token_from_request,
+)
 from rupt_guard.gate.limits import Limited
+from rupt_guard.providers.base import TOKEN_MAX_LENGTH
 
 MFA_STAGE_KEY = "mfa_authenticate"  # allauth.mfa.stages.AuthenticateStage.key
 
@@ -47,12 +57,13 @@ class CheckStage(LoginStage):
         if user is None:
             return None, True
         request = self.request
+        token, token_error = _token_of(request)
         try:
             outcome = sign_in.start(
                 request,
                 user,
-                token=token_from_request(request),
-                token_error=token_error_from_request(request),
+                token=token,
+                token_error=token_error,
                 source=CheckSource.FORM
                 if sign_in.is_interactive_sign_in(request)
                 else CheckSource.LOGIN,
@@ -97,7 +108,7 @@ class GateStage(LoginStage):
         get_adapter(request).login(request, user)
         # The page asked for (``?next=``; the challenge refuses another site's), else the
         # challenge's own default, LOGIN_REDIRECT_URL.
-        return _to_challenge(request, self.login.redirect_url or ""), False
+        return _to_challenge(request, user, self.login.redirect_url or ""), False
 
     def _factor_of_mfa_stage(self, user: Any) -> Any:
         """The authenticator allauth.mfa's stage verified in this login, if it ran."""
@@ -116,23 +127,55 @@ class GateStage(LoginStage):
         return authenticator_factor(user, records[-1].get("id"))
 
 
+def _token_of(request: Any) -> tuple[str | None, str | None]:
+    """The token a login form posted, or the one in allauth.headless's JSON body (its
+    login input ignores fields it does not know, so a client may send ours beside them)."""
+    token = token_from_request(request)
+    if token is not None or not is_headless_request(request):
+        return token, token_error_from_request(request)
+    try:
+        body = json.loads(request.body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        return None, None
+    if not isinstance(body, dict):
+        return None, None
+    field = guard_settings.TOKEN_FIELD
+    value = body.get(field)
+    token = value.strip()[: TOKEN_MAX_LENGTH + 1] or None if isinstance(value, str) else None
+    return token, clean_token_error(body.get(field + ERROR_FIELD_SUFFIX))
+
+
 def _to_login(request: Any) -> HttpResponse:
     return HttpResponseRedirect(reverse("account_login"))
 
 
-def _to_challenge(request: Any, next_url: str) -> HttpResponse:
+def _to_challenge(request: Any, user: Any, next_url: str) -> HttpResponse:
     url = reverse("rupt_guard:challenge")
     if next_url:
         url = f"{url}?{urlencode({'next': next_url})}"
     if is_headless_request(request):
-        # allauth's headless views answer with their own session payload whatever a stage
-        # returns; this body is what the gate's middleware says to a pending session.
-        return JsonResponse(
-            {
-                "detail": _("A second factor is required before this session can be used."),
-                "code": "challenge_required",
-                "challenge_url": url,
-            },
-            status=403,
-        )
+        raise ImmediateHttpResponse(_headless_challenge(request, user))
     return HttpResponseRedirect(url)
+
+
+def _headless_challenge(request: Any, user: Any) -> HttpResponse:
+    """allauth.headless answers a login with its own session payload whatever a stage
+    returns, so the held sign-in says so the way allauth's pending flows do: 401, a
+    pending flow ``rupt_guard_challenge`` carrying the challenge's methods, which the
+    client completes with rupt_guard's REST API (``challenge/verify/``)."""
+    from allauth.account.internal.stagekit import clear_login
+    from allauth.headless.internal.restkit.response import APIResponse
+
+    from rupt_guard.api.views import challenge_body
+    from rupt_guard.gate.mark import read_mark
+
+    clear_login(request)  # raised past allauth's controller, which would clear it
+    mark = read_mark(request.session)
+    body = challenge_body(user, mark.expires_at if mark is not None else None)
+    flow = {"id": "rupt_guard_challenge", "is_pending": True, **body["challenge"]}
+    return APIResponse(
+        request,
+        data={"flows": [flow]},
+        meta={"is_authenticated": False},
+        status=HTTPStatus.UNAUTHORIZED,
+    )

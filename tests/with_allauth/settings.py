@@ -12,6 +12,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    "allauth.headless",
     "rupt_guard.allauth",
 ]
 MIDDLEWARE = [*MIDDLEWARE, "allauth.account.middleware.AccountMiddleware"]
@@ -21,6 +22,7 @@ LOGIN_URL = "/accounts/login/"
 ACCOUNT_ADAPTER = "rupt_guard.allauth.adapter.AccountAdapter"
 ACCOUNT_FORMS = {"login": "rupt_guard.allauth.forms.LoginForm"}
 ACCOUNT_EMAIL_VERIFICATION = "optional"
+HEADLESS_FRONTEND_URLS = {"account_signup": "/signup/"}
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 
 # allauth's backend checks the password for ours (README: PASSWORD_BACKEND); the fixtures

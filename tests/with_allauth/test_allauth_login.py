@@ -178,3 +178,54 @@ def test_recovery_codes_are_offered_and_spent_at_the_challenge(client, user, all
     assert client.get(PRIVATE).status_code == 200
     assert code not in RecoveryCodes(Authenticator.objects.get()).get_unused_codes()
     assert Device.objects.get().verification_method == VerificationMethod.BACKUP_CODE
+
+
+def test_allauths_headless_login_is_held_and_completed_through_the_rest_api(
+    client, user, rupt_server
+):
+    codes = RecoveryCodes.activate(user)
+    client.get("/api/rupt-guard/login/")  # the csrftoken cookie, as an SPA gets it
+    csrf = {"HTTP_X_CSRFTOKEN": client.cookies["csrftoken"].value}
+    response = client.post(
+        "/_allauth/browser/v1/auth/login",
+        {"username": "alice", "password": PASSWORD},
+        content_type="application/json",
+        **csrf,
+    )
+    assert response.status_code == 401
+    (flow,) = response.json()["data"]["flows"]
+    assert (flow["id"], flow["is_pending"]) == ("rupt_guard_challenge", True)
+    (method,) = flow["methods"]
+    assert method["type"] == VerificationMethod.BACKUP_CODE
+    session = client.get("/_allauth/browser/v1/auth/session", HTTP_ACCEPT="application/json")
+    assert session.status_code in (401, 403)  # nobody signed in meanwhile
+
+    verified = client.post(
+        "/api/rupt-guard/challenge/verify/",
+        {"device": method["device"], "token": codes.get_unused_codes()[0]},
+        content_type="application/json",
+        **csrf,
+    )
+    assert verified.status_code == 200
+    session = client.get("/_allauth/browser/v1/auth/session", HTTP_ACCEPT="application/json")
+    assert session.status_code == 200
+    assert session.json()["data"]["user"]["username"] == "alice"
+    assert LoginCheck.objects.get().challenge_result == ChallengeResult.PASSED
+
+
+def test_a_headless_client_sends_the_token_beside_allauths_fields(client, user, rupt_server):
+    rupt_server.pairs.add((str(user.pk), "dev-known"))
+    rupt_server.metadata["dev-known"] = {}
+    Device.objects.create(user=user, external_id="dev-known", verified_at="2026-01-01T00:00:00Z")
+    response = client.post(
+        "/_allauth/browser/v1/auth/login",
+        {
+            "username": "alice",
+            "password": PASSWORD,
+            "rupt_identification": rupt_server.identify("dev-known"),
+        },
+        content_type="application/json",
+    )
+    assert response.status_code == 200
+    assert response.json()["data"]["user"]["username"] == "alice"
+    assert LoginCheck.objects.get().reason == Reason.VERIFIED_DEVICE

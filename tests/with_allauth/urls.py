@@ -7,6 +7,8 @@ from tests.urls import home, private
 urlpatterns = [
     path("", home, name="home"),
     path("accounts/", include("allauth.urls")),
+    path("_allauth/", include("allauth.headless.urls")),
     path("rupt-guard/", include("rupt_guard.urls")),
+    path("api/rupt-guard/", include("rupt_guard.api.urls")),
     path("private/", private, name="private"),
 ]

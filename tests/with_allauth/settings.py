@@ -24,6 +24,7 @@ ACCOUNT_FORMS = {"login": "rupt_guard.allauth.forms.LoginForm"}
 ACCOUNT_EMAIL_VERIFICATION = "optional"
 HEADLESS_FRONTEND_URLS = {"account_signup": "/signup/"}
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TRUST_ENABLED = True  # allauth's "trust this browser" after its MFA stage
 
 # allauth's backend checks the password for ours (README: PASSWORD_BACKEND); the fixtures
 # of tests/with_allauth/conftest.py add it to each test's RUPT_GUARD.

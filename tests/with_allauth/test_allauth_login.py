@@ -12,6 +12,7 @@ from django.contrib.messages import get_messages
 
 from rupt_guard.choices import ChallengeResult, Decision, Reason, VerificationMethod
 from rupt_guard.models import Device, LoginCheck
+from rupt_guard.trust.devices import forget_verifications
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -139,6 +140,8 @@ def test_a_totp_user_passes_on_allauths_own_mfa_stage_once(client, user, allauth
     assert "_auth_user_id" not in client.session
 
     response = client.post("/accounts/2fa/authenticate/", {"code": totp_code()})
+    assert response["Location"] == "/accounts/2fa/trust/"  # allauth's next stage
+    response = client.post("/accounts/2fa/trust/", {"action": "no"})
     assert response.status_code == 302
     assert response["Location"] == PRIVATE  # not asked again, by us
     assert any(SIGNED_IN in m for m in messages_of(response))
@@ -229,3 +232,33 @@ def test_a_headless_client_sends_the_token_beside_allauths_fields(client, user, 
     assert response.status_code == 200
     assert response.json()["data"]["user"]["username"] == "alice"
     assert LoginCheck.objects.get().reason == Reason.VERIFIED_DEVICE
+
+
+def test_a_totp_user_allauth_trusts_is_offered_totp_by_the_challenge(
+    client, user, allauth_login, settings
+):
+    """allauth's "trust this browser" skips its MFA stage while rupt_guard no longer
+    trusts the device (revoked here): the challenge asks for the user's authenticator."""
+    settings.MFA_TOTP_TOLERANCE = 1  # the next period's code, for the second sign-in
+    TOTP.activate(user, SECRET)
+    allauth_login(device="dev-1")
+    client.post("/accounts/2fa/authenticate/", {"code": totp_code()})
+    client.post("/accounts/2fa/trust/", {"action": "trust"})
+    assert client.get(PRIVATE).status_code == 200
+    client.post("/accounts/logout/")
+    forget_verifications(user)  # e.g. the owner revoked the device on the devices page
+
+    response = allauth_login(device="dev-1")
+    assert response["Location"].startswith(CHALLENGE)  # allauth trusted it, we did not
+    page = client.get(CHALLENGE)
+    assert page.context["method"].label == "Authenticator app"
+    assert not page.context["email_devices"]  # never the email fallback
+    passed = client.post(
+        CHALLENGE, {"otp_device": page.context["method"].id, "otp_token": totp_code(step=1)}
+    )
+    assert passed.status_code == 302
+    assert client.get(PRIVATE).status_code == 200
+    assert [c.challenge_result for c in LoginCheck.objects.order_by("pk")] == [
+        ChallengeResult.PASSED,
+        ChallengeResult.PASSED,
+    ]

@@ -37,6 +37,7 @@ from rupt_guard.conf import guard_settings
 from rupt_guard.gate import sign_in
 from rupt_guard.gate.check import (
     ERROR_FIELD_SUFFIX,
+    CheckOutcome,
     clean_token_error,
     token_error_from_request,
     token_from_request,
@@ -53,29 +54,11 @@ class CheckStage(LoginStage):
     key = "rupt_guard_check"
 
     def handle(self) -> tuple[HttpResponse | None, bool]:
-        user = self.login.user
-        if user is None:
+        if self.login.user is None:
             return None, True
-        request = self.request
-        token, token_error = _token_of(request)
-        try:
-            outcome = sign_in.start(
-                request,
-                user,
-                token=token,
-                token_error=token_error,
-                source=CheckSource.FORM
-                if sign_in.is_interactive_sign_in(request)
-                else CheckSource.LOGIN,
-                signed_up=bool(self.login.signup),
-            )
-        except Limited as exc:
-            sign_in.tell_limited(request, exc, by_message=True)
-            return _to_login(request), False
-        if outcome.decision == Decision.BLOCK:
-            # The same words as a wrong password: no hint that this one was right.
-            messages.error(request, _("This sign-in was refused."), fail_silently=True)
-            return _to_login(request), False
+        outcome = _check(self.request, self.login)
+        if not isinstance(outcome, CheckOutcome):
+            return outcome, False  # refused: allauth's pending login is cleared
         self.state["check"] = outcome.check.pk
         return None, True
 
@@ -87,16 +70,21 @@ class GateStage(LoginStage):
 
     def handle(self) -> tuple[HttpResponse | None, bool]:
         user = self.login.user
-        check_stage = self.controller.get_stage(CheckStage.key)
-        check_pk = check_stage.state.get("check") if check_stage is not None else None
-        if user is None or check_pk is None:
-            # No check stage ran: the user_logged_in receiver checks at login(), as for
-            # any other login path.
+        if user is None:
             return None, True
         request = self.request
-        outcome = sign_in.resume(request, user, check_pk)
-        if outcome is None or outcome.decision != Decision.CHALLENGE:
-            return None, True  # allowed (or over: a new check runs at login())
+        check_stage = self.controller.get_stage(CheckStage.key)
+        check_pk = check_stage.state.get("check") if check_stage is not None else None
+        # The check of this login, made by the check stage (perhaps requests ago); when
+        # there is none (no check stage, or its challenge expired while allauth's stages
+        # waited), a check now, so that no login() goes on unchecked.
+        outcome = (sign_in.resume(request, user, check_pk) if check_pk else None) or _check(
+            request, self.login
+        )
+        if not isinstance(outcome, CheckOutcome):
+            return outcome, False
+        if outcome.decision != Decision.CHALLENGE:
+            return None, True  # allowed: allauth's login() completes it
         factor = self._factor_of_mfa_stage(user)
         if factor is not None:
             # allauth.mfa asked for the user's own authenticator in this very login.
@@ -118,13 +106,40 @@ class GateStage(LoginStage):
         if not self.controller.is_handled(MFA_STAGE_KEY):
             return None
         records = [
-            r for r in get_authentication_records(self.request, user) if r.get("method") == "mfa"
+            r
+            for r in get_authentication_records(self.request, user)
+            if r.get("method") == "mfa" and not r.get("reauthenticated")
         ]
         if not records:
             return None
         from rupt_guard.allauth.factors import authenticator_factor
 
         return authenticator_factor(user, records[-1].get("id"))
+
+
+def _check(request: Any, login: Any) -> CheckOutcome | HttpResponse:
+    """Run (or, in the request the backend already ran it, take) the check of ``login``;
+    a response to the login page when the sign-in is refused."""
+    token, token_error = _token_of(request)
+    source = CheckSource.FORM if sign_in.is_interactive_sign_in(request) else CheckSource.LOGIN
+    try:
+        outcome = sign_in.start(
+            request,
+            login.user,
+            token=token,
+            token_error=token_error,
+            source=source,
+            signed_up=bool(login.signup),
+        )
+    except Limited as exc:
+        sign_in.tell_limited(request, exc, by_message=True)
+        return _to_login(request)
+    if outcome.decision == Decision.BLOCK:
+        # A password form never gets here (the backend refused it with the form's own
+        # error); a social login or a login by code is told no more than this.
+        messages.error(request, _("This sign-in was refused."), fail_silently=True)
+        return _to_login(request)
+    return outcome
 
 
 def _token_of(request: Any) -> tuple[str | None, str | None]:

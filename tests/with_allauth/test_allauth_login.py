@@ -262,3 +262,22 @@ def test_a_totp_user_allauth_trusts_is_offered_totp_by_the_challenge(
         ChallengeResult.PASSED,
         ChallengeResult.PASSED,
     ]
+
+
+def test_a_check_closed_while_allauths_mfa_waited_is_replaced_not_skipped(
+    client, user, allauth_login
+):
+    TOTP.activate(user, SECRET)
+    allauth_login()
+    # CHALLENGE_TIMEOUT ran out at allauth's MFA page: the sweep closed the check.
+    LoginCheck.objects.update(challenge_result=ChallengeResult.EXPIRED)
+    client.post("/accounts/2fa/authenticate/", {"code": totp_code()})
+    response = client.post("/accounts/2fa/trust/", {"action": "no"})
+    assert response["Location"] == PRIVATE  # allauth's MFA is this new check's factor
+    assert client.get(PRIVATE).status_code == 200
+    first, second = LoginCheck.objects.order_by("pk")
+    assert first.challenge_result == ChallengeResult.EXPIRED
+    assert (second.reason, second.challenge_result) == (
+        Reason.MISSING_TOKEN,
+        ChallengeResult.PASSED,
+    )

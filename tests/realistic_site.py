@@ -16,7 +16,7 @@ from channels.auth import AuthMiddlewareStack
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.routing import URLRouter
 from django import forms
-from django.contrib.auth import aauthenticate, alogin, login
+from django.contrib.auth import aauthenticate, alogin, alogout, login
 from django.contrib.auth.forms import UserCreationForm
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -26,6 +26,8 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
+
+from rupt_guard.middleware import pending_allowed
 
 ANONYMOUS = "anonymous"
 
@@ -89,6 +91,14 @@ async def async_sign_in(request: HttpRequest) -> JsonResponse:
 
 
 async def async_whoami(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"user": seen_as(await request.auser())})
+
+
+@pending_allowed
+@require_POST
+async def async_sign_out(request: HttpRequest) -> JsonResponse:
+    """A site's async sign-out, open to a pending session as a logout page should be."""
+    await alogout(request)
     return JsonResponse({"user": seen_as(await request.auser())})
 
 

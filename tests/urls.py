@@ -103,6 +103,7 @@ urlpatterns = [
     ),
     path("async/sign-in/", realistic_site.async_sign_in, name="async-sign-in"),
     path("async/whoami/", realistic_site.async_whoami, name="async-whoami"),
+    path("async/sign-out/", realistic_site.async_sign_out, name="async-sign-out"),
     path("private/", private, name="private"),
     path("private/data.json", private_json, name="private-json"),
     path("account/2fa/setup/", setup_second_factor, name="otp-setup"),

@@ -42,7 +42,16 @@ class Mark:
 
 
 def read_mark(session: Any) -> Mark | None:
-    raw = session.get(SESSION_KEY)
+    return _parse(session.get(SESSION_KEY))
+
+
+async def aread_mark(session: Any) -> Mark | None:
+    """:func:`read_mark` on an async stack: the session loads through its engine's async
+    API (``aget``), and the sync methods find it loaded afterwards."""
+    return _parse(await session.aget(SESSION_KEY))
+
+
+def _parse(raw: Any) -> Mark | None:
     if not isinstance(raw, dict) or raw.get("state") not in (PENDING, PASSED):
         return None
     auth = raw.get("auth")

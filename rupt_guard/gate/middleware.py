@@ -4,6 +4,11 @@ A pending session is already anonymous (the lifecycle holds its auth keys back),
 the gate adds is the way forward: every view sends it to the challenge. It reads only the
 session mark, so an ordinary request costs no database query. It runs in ``process_view``
 because the way out is by view (``pending_allowed``) or URL name, known only after resolving.
+
+It is sync and async capable, like Django's own middleware: on an async stack (ASGI, with
+async-capable middleware below it) an ordinary request runs on the event loop with no
+thread hop of its own. Only the rare steps that write to the database (following a rotated
+session key, ending a revoked or expired sign-in) go to a worker thread, when they happen.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
 from django.contrib import auth, messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
@@ -21,7 +27,7 @@ from django.utils.translation import gettext as _
 
 from rupt_guard.conf import guard_settings
 from rupt_guard.gate import lifecycle, sign_in
-from rupt_guard.gate.mark import read_mark
+from rupt_guard.gate.mark import Mark, aread_mark, read_mark
 from rupt_guard.gate.tracking import follow_new_session_key
 
 CHALLENGE_URL_NAME = "rupt_guard:challenge"
@@ -79,19 +85,49 @@ def _serves_files(view_func: Any) -> bool:
     return view_func in (serve_static, serve_media)
 
 
-class RuptGuardMiddleware:
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
+def _has_stray_keys(session: Any, mark: Mark | None) -> bool:
+    return mark is not None and mark.pending and auth.SESSION_KEY in session
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+
+def _key_rotated(session: Any, mark: Mark) -> bool:
+    current_key = session.session_key
+    return bool(mark.tracked_key and current_key and mark.tracked_key != current_key)
+
+
+class RuptGuardMiddleware:
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
+            # Django adapts process_view to the handler's mode: on an async stack a plain
+            # method would be sent to a worker thread on every request.
+            self.process_view = self.aprocess_view
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.async_mode:
+            return self.__acall__(request)
         session = getattr(request, "session", None)
         mark = read_mark(session) if session is not None else None
-        if mark is not None and mark.pending and auth.SESSION_KEY in session:
+        if _has_stray_keys(session, mark):
             # A pending session never has auth keys in place. These came from before keys
             # were held (a rolling deploy) or from a login() that no receiver saw: hold
             # them now, before any later middleware or view reads request.user.
             lifecycle.hold_stray_keys(request, mark)
         response = self.get_response(request)
+        sign_in.warn_if_password_unused(request)
+        return response
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        session = getattr(request, "session", None)
+        mark = await aread_mark(session) if session is not None else None
+        if _has_stray_keys(session, mark):
+            # As in __call__. No thread needed: the session is loaded, this only moves keys.
+            lifecycle.hold_stray_keys(request, mark)
+        response = await self.get_response(request)
         sign_in.warn_if_password_unused(request)
         return response
 
@@ -102,10 +138,8 @@ class RuptGuardMiddleware:
         mark = read_mark(session) if session is not None else None
         if mark is None:
             return None
-        current_key = session.session_key
-        rotated = mark.tracked_key and current_key and mark.tracked_key != current_key
         # Only when the key rotated since the sign-in: one UPDATE, then never again.
-        if rotated and not follow_new_session_key(session, mark.tracked_key):
+        if _key_rotated(session, mark) and not follow_new_session_key(session, mark.tracked_key):
             # Its row was deleted under the old key: a revocation ended this session.
             lifecycle.end_revoked_session(request)
             return self._to_login(request, view_func)
@@ -115,6 +149,30 @@ class RuptGuardMiddleware:
         if mark.expired():
             lifecycle.expire(request)
             return self._expired(request, view_func)
+        return self._while_pending(request, view_func)
+
+    async def aprocess_view(
+        self, request: HttpRequest, view_func: Any, view_args: Any, view_kwargs: Any
+    ) -> HttpResponse | None:
+        """:meth:`process_view` on an async stack: the same steps, in the same order; only
+        those that touch the database run in a thread."""
+        session = getattr(request, "session", None)
+        mark = await aread_mark(session) if session is not None else None
+        if mark is None:
+            return None
+        if _key_rotated(session, mark) and not await sync_to_async(follow_new_session_key)(
+            session, mark.tracked_key
+        ):
+            await sync_to_async(lifecycle.end_revoked_session)(request)
+            return self._to_login(request, view_func)
+        if not mark.pending:
+            return None
+        if mark.expired():
+            await sync_to_async(lifecycle.expire)(request)
+            return self._expired(request, view_func)
+        return self._while_pending(request, view_func)
+
+    def _while_pending(self, request: HttpRequest, view_func: Any) -> HttpResponse | None:
         if self._always_open(request, view_func):
             return None
         return self._to_challenge(request, view_func)

@@ -47,7 +47,13 @@ class RuptGuardBackend(ModelBackend):
         password: str | None = None,
         **kwargs: Any,
     ) -> Any:
-        # ModelBackend's own aauthenticate() would skip the check: go through the same path.
+        """``authenticate()`` in one worker thread: the same password check and the same
+        lifecycle (the risk check, its decision, the hold ``alogin()`` then puts in force).
+
+        ModelBackend's own ``aauthenticate()`` would skip the check. Hashing the password,
+        the queries and the call to the provider all block, so one thread for the whole
+        sign-in costs less than a hop for each of them.
+        """
         return await sync_to_async(self.authenticate)(
             request, username=username, password=password, **kwargs
         )

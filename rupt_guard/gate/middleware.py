@@ -85,13 +85,12 @@ def _serves_files(view_func: Any) -> bool:
     return view_func in (serve_static, serve_media)
 
 
-def _has_stray_keys(session: Any, mark: Mark | None) -> bool:
-    return mark is not None and mark.pending and auth.SESSION_KEY in session
-
-
-def _key_rotated(session: Any, mark: Mark) -> bool:
+def _rotated_from(session: Any, mark: Mark) -> str | None:
+    """The key the session was tracked under, if its key changed since the sign-in."""
     current_key = session.session_key
-    return bool(mark.tracked_key and current_key and mark.tracked_key != current_key)
+    if mark.tracked_key and current_key and mark.tracked_key != current_key:
+        return mark.tracked_key
+    return None
 
 
 class RuptGuardMiddleware:
@@ -105,14 +104,14 @@ class RuptGuardMiddleware:
             markcoroutinefunction(self)
             # Django adapts process_view to the handler's mode: on an async stack a plain
             # method would be sent to a worker thread on every request.
-            self.process_view = self.aprocess_view
+            self.process_view = self.aprocess_view  # type: ignore[method-assign,assignment]
 
     def __call__(self, request: HttpRequest) -> Any:
         if self.async_mode:
             return self.__acall__(request)
         session = getattr(request, "session", None)
         mark = read_mark(session) if session is not None else None
-        if _has_stray_keys(session, mark):
+        if mark is not None and mark.pending and auth.SESSION_KEY in session:
             # A pending session never has auth keys in place. These came from before keys
             # were held (a rolling deploy) or from a login() that no receiver saw: hold
             # them now, before any later middleware or view reads request.user.
@@ -124,7 +123,7 @@ class RuptGuardMiddleware:
     async def __acall__(self, request: HttpRequest) -> HttpResponse:
         session = getattr(request, "session", None)
         mark = await aread_mark(session) if session is not None else None
-        if _has_stray_keys(session, mark):
+        if mark is not None and mark.pending and auth.SESSION_KEY in session:
             # As in __call__. No thread needed: the session is loaded, this only moves keys.
             lifecycle.hold_stray_keys(request, mark)
         response = await self.get_response(request)
@@ -139,7 +138,8 @@ class RuptGuardMiddleware:
         if mark is None:
             return None
         # Only when the key rotated since the sign-in: one UPDATE, then never again.
-        if _key_rotated(session, mark) and not follow_new_session_key(session, mark.tracked_key):
+        old_key = _rotated_from(session, mark)
+        if old_key and not follow_new_session_key(session, old_key):
             # Its row was deleted under the old key: a revocation ended this session.
             lifecycle.end_revoked_session(request)
             return self._to_login(request, view_func)
@@ -160,9 +160,8 @@ class RuptGuardMiddleware:
         mark = await aread_mark(session) if session is not None else None
         if mark is None:
             return None
-        if _key_rotated(session, mark) and not await sync_to_async(follow_new_session_key)(
-            session, mark.tracked_key
-        ):
+        old_key = _rotated_from(session, mark)
+        if old_key and not await sync_to_async(follow_new_session_key)(session, old_key):
             await sync_to_async(lifecycle.end_revoked_session)(request)
             return self._to_login(request, view_func)
         if not mark.pending:

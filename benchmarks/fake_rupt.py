@@ -21,7 +21,7 @@ import sys
 import threading
 from typing import Any
 
-from tests.fake_rupt import Answer, FakeRupt, _Handler, _json, _Server
+from rupt_guard.testing.fake_rupt import Answer, FakeRupt, _Handler, _json, _Server
 
 SELF_NAMED = re.compile(r"\A([A-Za-z0-9-]+)_[0-9a-f]{16,}\Z")
 

@@ -4,13 +4,20 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib.metadata import entry_points
 from typing import Any
 
 import pytest
 
 from rupt_guard.providers import reset_provider
 
-from .fake_rupt import SECRET, FakeRupt, start_fake_rupt
+from rupt_guard.testing.fake_rupt import SECRET, FakeRupt, start_fake_rupt, stop_fake_rupt
+
+# The testing kit's plugin, which its pytest11 entry point loads once the project is
+# installed from this pyproject (tests/run.py does); an older install of the project
+# (without the entry point) gets it here.
+if not any(ep.value == "rupt_guard.testing.plugin" for ep in entry_points(group="pytest11")):
+    pytest_plugins = ["rupt_guard.testing.plugin"]
 
 
 @pytest.fixture(autouse=True)
@@ -27,7 +34,7 @@ def _fresh_shared_cache():
 def _fake_rupt() -> Iterator[FakeRupt]:
     fake, server = start_fake_rupt()
     yield fake
-    server.shutdown()
+    stop_fake_rupt(server)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from rupt_guard.providers.rupt import RuptProvider
 from rupt_guard.testing import login_verified
 
 from .conftest import PASSWORD
-from .fake_rupt import SECRET
+from rupt_guard.testing.fake_rupt import SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.django_db

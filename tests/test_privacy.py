@@ -105,7 +105,7 @@ def test_no_token_code_or_secret_is_kept_in_any_table_or_log_line(
     import re
 
     from .conftest import PASSWORD, WEBHOOK_SECRET
-    from .fake_rupt import SECRET
+    from rupt_guard.testing.fake_rupt import SECRET
 
     caplog.set_level(logging.DEBUG)
     token = rupt_server.identify("laptop")

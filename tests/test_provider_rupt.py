@@ -26,7 +26,7 @@ from rupt_guard.providers import (
 )
 from rupt_guard.providers.rupt import MAX_BODY_BYTES, RuptProvider
 
-from .fake_rupt import SECRET, start_fake_rupt
+from rupt_guard.testing.fake_rupt import SECRET, start_fake_rupt
 
 
 @pytest.fixture

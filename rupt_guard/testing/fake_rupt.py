@@ -1,5 +1,6 @@
 """A fake Rupt on a real loopback HTTP server, speaking the documented v2 endpoints.
 
+For a site's tests (the ``fake_rupt`` fixture, ``RuptGuardTestMixin``) and rupt_guard's own.
 It keeps Rupt's semantics (``new_device`` is true only the first time a device meets an
 account; metadata belongs to the device) and can be told to misbehave: be slow, answer
 any status or body, trickle bytes, or be gone. The server is the standard library's
@@ -19,7 +20,10 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+__all__ = ["SECRET", "FakeRupt", "guard_settings_for", "start_fake_rupt", "stop_fake_rupt"]
+
 SECRET = "sk_test_secret_never_logged"
+CLIENT_ID = "test-client"
 COMPLETE = re.compile(r"\A/v2/proj/identification/([^/]+)/complete\Z")
 METADATA = re.compile(r"\A/v2/proj/device/([^/]+)/metadata\Z")
 
@@ -42,6 +46,11 @@ class Answer:
 
 @dataclass
 class FakeRupt:
+    """What Rupt knows (tokens, devices met by each account, metadata) and what it was asked.
+
+    ``url`` is where it listens; :func:`guard_settings_for` points rupt_guard at it.
+    """
+
     secret: str = SECRET
     tokens: dict[str, str] = field(default_factory=dict)  # token -> device id
     pairs: set[tuple[str, str]] = field(default_factory=set)  # (account, device) seen
@@ -71,6 +80,13 @@ class FakeRupt:
             self.tokens[token] = device
             self.metadata.setdefault(device, {})
         return token
+
+    def remember(self, account: str, device: str) -> None:
+        """Rupt has met ``device`` on ``account`` before: its next completion says
+        ``new_device`` false (``account`` is the user's primary key, as rupt_guard sends it)."""
+        with self.lock:
+            self.pairs.add((account, device))
+            self.metadata.setdefault(device, {})
 
     def fail_next(self, status: int = 500, body: Any = None, trickle: float = 0.0) -> None:
         """Answer the next request with ``status`` and ``body`` (bytes are sent as they are)."""
@@ -183,7 +199,7 @@ class _Server(ThreadingHTTPServer):
 
 
 def start_fake_rupt(ssl_context: Any = None) -> tuple[FakeRupt, _Server]:
-    """Start a fake Rupt on a free loopback port; stop it with ``server.shutdown()``."""
+    """Start a fake Rupt on a free loopback port; stop it with :func:`stop_fake_rupt`."""
     server = _Server(("127.0.0.1", 0), _Handler)
     scheme = "http"
     if ssl_context is not None:
@@ -193,3 +209,26 @@ def start_fake_rupt(ssl_context: Any = None) -> tuple[FakeRupt, _Server]:
     server.fake = fake
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return fake, server
+
+
+def stop_fake_rupt(server: _Server) -> None:
+    """Stop a server :func:`start_fake_rupt` started and free its port."""
+    server.shutdown()
+    server.server_close()
+
+
+def guard_settings_for(fake: FakeRupt, settings: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``settings`` (a site's ``RUPT_GUARD``) with the Rupt provider pointed at ``fake``.
+
+    Whatever provider the site names (the local one, say) is replaced by Rupt's, with the
+    fake's secret and a short timeout; the site's other keys (policy, timeouts) are kept.
+    """
+    kept = {key: value for key, value in (settings or {}).items() if key != "PROVIDER"}
+    return {
+        **kept,
+        "PROVIDER": "rupt",
+        "CLIENT_ID": CLIENT_ID,
+        "API_SECRET": fake.secret,
+        "API_BASE_URL": fake.url,
+        "TIMEOUT": 1.0,
+    }

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from rupt_guard.providers import reset_provider
-
 from rupt_guard.testing.fake_rupt import SECRET, FakeRupt, start_fake_rupt, stop_fake_rupt
 
 # The testing kit's plugin, which its pytest11 entry point loads once the project is

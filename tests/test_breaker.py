@@ -18,9 +18,9 @@ from rupt_guard.models import LoginCheck
 from rupt_guard.providers import ProviderTimeout, breaker
 from rupt_guard.providers.rupt import RuptProvider
 from rupt_guard.testing import login_verified
+from rupt_guard.testing.fake_rupt import SECRET
 
 from .conftest import PASSWORD
-from rupt_guard.testing.fake_rupt import SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.django_db

@@ -21,7 +21,6 @@ from django.utils import timezone
 from rupt_guard.local.models import LocalIdentification
 from rupt_guard.models import Device, DeviceSession, LoginCheck
 from rupt_guard.providers import Identification, IdentificationProvider
-
 from rupt_guard.testing.fake_rupt import SECRET
 
 # rupt_guard_check ----------------------------------------------------------------------

@@ -104,8 +104,9 @@ def test_no_token_code_or_secret_is_kept_in_any_table_or_log_line(
     import logging
     import re
 
-    from .conftest import PASSWORD, WEBHOOK_SECRET
     from rupt_guard.testing.fake_rupt import SECRET
+
+    from .conftest import PASSWORD, WEBHOOK_SECRET
 
     caplog.set_level(logging.DEBUG)
     token = rupt_server.identify("laptop")

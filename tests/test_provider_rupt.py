@@ -25,7 +25,6 @@ from rupt_guard.providers import (
     get_provider,
 )
 from rupt_guard.providers.rupt import MAX_BODY_BYTES, RuptProvider
-
 from rupt_guard.testing.fake_rupt import SECRET, start_fake_rupt
 
 

@@ -62,7 +62,23 @@ _WHERE = {
     "verified_force_login": "switch",
 }
 
-__all__ = sorted(_WHERE)
+__all__ = [
+    "ChallengeNotPassed",
+    "FakeRupt",
+    "RuptGuardTestMixin",
+    "SignIn",
+    "TestEnvironmentRequired",
+    "blocked_sign_in",
+    "guard_settings_for",
+    "login_pending",
+    "login_verified",
+    "pass_challenge",
+    "pending_sign_in",
+    "sign_in",
+    "start_fake_rupt",
+    "verified_force_login",
+    "verified_sign_in",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from importlib import import_module
 from typing import TYPE_CHECKING, Any, Literal
 
 from django.conf import settings
@@ -106,8 +105,7 @@ def sign_in(
         {guard_settings.TOKEN_FIELD: token},
         HTTP_USER_AGENT="rupt_guard.testing",
     )
-    engine = import_module(settings.SESSION_ENGINE)
-    request.session = client.session if client.session.session_key else engine.SessionStore()
+    request.session = client.session  # the client's own (Django's test client makes one)
     latest = LoginCheck.objects.filter(user=user).order_by("-pk").values_list("pk", flat=True)
     latest = latest.first() or 0
     auth.login(request, user, backend or _backend_of(user))
@@ -164,7 +162,13 @@ def blocked_sign_in(client: Client, user: Any, fake: FakeRupt, **kwargs: Any) ->
     if device is None:
         raise ChallengeNotPassed("The first sign-in recorded no device.")
     block(device, by=user, reason="rupt_guard.testing")
-    return sign_in(client, user, fake, device=first.device_id, backend=kwargs.get("backend"))
+    refused = sign_in(client, user, fake, device=first.device_id, backend=kwargs.get("backend"))
+    if refused.check.decision != Decision.BLOCK:
+        raise ChallengeNotPassed(
+            f"The policy answered {refused.check.decision}, not a block, for a blocked device "
+            "(ON_BLOCKED_DEVICE)."
+        )
+    return refused
 
 
 def pass_challenge(client: Client, *, next: str | None = None) -> HttpResponse:
@@ -189,7 +193,7 @@ def pass_challenge(client: Client, *, next: str | None = None) -> HttpResponse:
         code = _totp_code(factor)
     elif sends_code(factor):
         code = _emailed_code(client, url, user, factor)
-    elif method == VerificationMethod.BACKUP_CODE:
+    elif method == VerificationMethod.BACKUP_CODE and factor.token_set.exists():
         code = factor.token_set.first().token
     else:
         raise ChallengeNotPassed(f"pass_challenge() cannot answer a {method.label} factor.")
@@ -200,8 +204,7 @@ def pass_challenge(client: Client, *, next: str | None = None) -> HttpResponse:
     mark = read_mark(client.session)
     if response.status_code != 302 or mark is None or mark.pending:
         raise ChallengeNotPassed(
-            f"The challenge page answered {response.status_code} and the sign-in is "
-            "still pending."
+            f"The challenge page answered {response.status_code} and the sign-in is still pending."
         )
     return response
 
@@ -271,4 +274,3 @@ def _emailed_code(client: Client, url: str, user: Any, factor: Any) -> str:
         if found and (not address or address in message.to):
             return found.group(1)
     raise ChallengeNotPassed("No code was emailed (is the email backend locmem, as in tests?).")
-

@@ -22,7 +22,7 @@ from typing import Any
 
 __all__ = ["SECRET", "FakeRupt", "guard_settings_for", "start_fake_rupt", "stop_fake_rupt"]
 
-SECRET = "sk_test_secret_never_logged"
+SECRET = "sk_test_secret_never_logged"  # noqa: S105 (the fake's, known to every test)
 CLIENT_ID = "test-client"
 COMPLETE = re.compile(r"\A/v2/proj/identification/([^/]+)/complete\Z")
 METADATA = re.compile(r"\A/v2/proj/device/([^/]+)/metadata\Z")

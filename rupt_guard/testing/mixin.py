@@ -16,11 +16,16 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from django.conf import settings
-from django.test import Client, override_settings
 from django.http import HttpResponse
+from django.test import Client, override_settings
 
 from rupt_guard.testing import clients
-from rupt_guard.testing.fake_rupt import FakeRupt, guard_settings_for, start_fake_rupt, stop_fake_rupt
+from rupt_guard.testing.fake_rupt import (
+    FakeRupt,
+    guard_settings_for,
+    start_fake_rupt,
+    stop_fake_rupt,
+)
 from rupt_guard.testing.switch import verified_force_login
 
 __all__ = ["RuptGuardTestMixin"]
@@ -68,7 +73,7 @@ class RuptGuardTestMixin:
         return clients.blocked_sign_in(client or Client(), user, self.fake_rupt).client
 
     def sign_in(self, user: Any, client: Client | None = None, **kwargs: Any) -> clients.SignIn:
-        """A sign-in through the gate that the site's policy decides (``rupt_guard.testing.sign_in``)."""
+        """A sign-in through the gate, decided by the site's policy (``testing.sign_in``)."""
         return clients.sign_in(client or Client(), user, self.fake_rupt, **kwargs)
 
     def pass_challenge(self, client: Client, *, next: str | None = None) -> HttpResponse:

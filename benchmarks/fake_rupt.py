@@ -1,4 +1,4 @@
-"""The test suite's fake Rupt (tests/fake_rupt.py) as a process of its own, zero latency.
+"""The testing kit's fake Rupt (rupt_guard/testing/fake_rupt.py) as a process of its own.
 
     python -m benchmarks.fake_rupt PORT
 

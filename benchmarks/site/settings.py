@@ -123,7 +123,7 @@ RUPT_GUARD = {
         "BACKEND": "rupt",
         "OPTIONS": {
             "CLIENT_ID": "bench-client",
-            "API_SECRET": "sk_test_secret_never_logged",  # the fake Rupt's (tests/fake_rupt)
+            "API_SECRET": "sk_test_secret_never_logged",  # rupt_guard.testing.fake_rupt's
             "API_BASE_URL": os.environ.get("RUPT_BENCH_RUPT_URL", "http://127.0.0.1:9"),
         },
     },

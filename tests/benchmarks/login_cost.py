@@ -34,7 +34,7 @@ from django.test.utils import CaptureQueriesContext, setup_test_environment  # n
 
 from rupt_guard.gate.receivers import on_user_logged_in  # noqa: E402
 from rupt_guard.models import Device  # noqa: E402
-from tests.fake_rupt import SECRET, start_fake_rupt  # noqa: E402
+from rupt_guard.testing.fake_rupt import SECRET, start_fake_rupt  # noqa: E402
 
 PASSWORD = "bench-password"
 

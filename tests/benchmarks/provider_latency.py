@@ -24,7 +24,7 @@ from django.conf import settings
 settings.configure(USE_TZ=True)
 
 from rupt_guard.providers.rupt import RuptProvider  # noqa: E402
-from tests.fake_rupt import SECRET, start_fake_rupt  # noqa: E402
+from rupt_guard.testing.fake_rupt import SECRET, start_fake_rupt  # noqa: E402
 
 
 def measure(label: str, calls: int, complete) -> None:

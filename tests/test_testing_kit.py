@@ -23,8 +23,8 @@ from rupt_guard.choices import ChallengeResult, Decision, Reason, TrustAction
 from rupt_guard.gate.mark import read_mark
 from rupt_guard.models import Device, LoginCheck, TrustEvent
 from rupt_guard.testing import (
-    ChallengeNotPassed,
     RuptGuardTestMixin,
+    SignInError,
     TestEnvironmentRequired,
     login_pending,
     login_verified,
@@ -137,7 +137,7 @@ def test_pass_challenge_uses_a_backup_code_as_a_last_resort(rupt_sign_in, user):
 
 def test_pass_challenge_refuses_a_client_with_nothing_pending(client, user):
     login_verified(client, user)
-    with pytest.raises(ChallengeNotPassed, match="no pending sign-in"):
+    with pytest.raises(SignInError, match="no pending sign-in"):
         pass_challenge(client)
 
 
@@ -145,7 +145,7 @@ def test_pending_sign_in_says_so_when_the_policy_does_not_challenge(
     rupt_sign_in, guard_settings_override
 ):
     guard_settings_override(ON_NEW_DEVICE="allow")
-    with pytest.raises(ChallengeNotPassed, match="not a challenge"):
+    with pytest.raises(SignInError, match="not a challenge"):
         rupt_sign_in("pending")
 
 
@@ -256,11 +256,14 @@ def test_every_public_name_of_the_kit_imports():
 # -- the plugin in a pytest run without Django settings --------------------------------------
 
 
-def run_pytest(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+def run_pytest(
+    tmp_path: Path, *args: str, ini_written: bool = False
+) -> subprocess.CompletedProcess:
     environ = {**os.environ, "PYTHONPATH": str(ROOT)}
     for name in ("DJANGO_SETTINGS_MODULE", "PYTEST_ADDOPTS", "PYTEST_PLUGINS"):
         environ.pop(name, None)
-    (tmp_path / "pytest.ini").write_text("[pytest]\n")  # not the project's ini
+    if not ini_written:
+        (tmp_path / "pytest.ini").write_text("[pytest]\n")  # not the project's ini
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
         capture_output=True,
@@ -346,3 +349,32 @@ class MixinTests(RuptGuardTestMixin, TestCase):
         self.assertEqual(response["Location"], "/private/")
         self.assertFalse(read_mark(client.session).pending)
         self.assertTrue(signed_in_as(client, self.user))
+
+
+def test_the_ini_option_turns_the_switch_on_for_every_test(tmp_path):
+    """A site's suite full of force_login() keeps working with one line of configuration;
+    the login form of the same run is still checked."""
+    (tmp_path / "test_site.py").write_text(
+        textwrap.dedent(
+            """
+            def test_force_login_reaches_a_page_behind_the_gate(client, django_user_model):
+                user = django_user_model.objects.create_user("carol", "c@example.com", "pw")
+                client.force_login(user)
+                assert client.get("/private/").status_code == 200
+
+            def test_the_login_form_is_still_checked(client, django_user_model):
+                django_user_model.objects.create_user("dan", "d@example.com", "pw-dan")
+                client.post("/accounts/login/", {"username": "dan", "password": "pw-dan"})
+                assert client.get("/private/").status_code == 302
+            """
+        )
+    )
+    ini = "[pytest]\nDJANGO_SETTINGS_MODULE = tests.settings\n"
+    (tmp_path / "pytest.ini").write_text(ini + "rupt_guard_verified_force_login = true\n")
+    result = run_pytest(tmp_path, *plugin_args(), "-q", ini_written=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in result.stdout
+
+    (tmp_path / "pytest.ini").write_text(ini)  # without it, force_login is challenged
+    result = run_pytest(tmp_path, *plugin_args(), "-q", ini_written=True)
+    assert "1 failed, 1 passed" in result.stdout, result.stdout

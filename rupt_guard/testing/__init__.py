@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rupt_guard.testing.clients import (
-        ChallengeNotPassed,
         SignIn,
+        SignInError,
         blocked_sign_in,
         login_pending,
         login_verified,
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from rupt_guard.testing.switch import TestEnvironmentRequired, verified_force_login
 
 _WHERE = {
-    "ChallengeNotPassed": "clients",
+    "SignInError": "clients",
     "SignIn": "clients",
     "blocked_sign_in": "clients",
     "login_pending": "clients",
@@ -63,10 +63,10 @@ _WHERE = {
 }
 
 __all__ = [
-    "ChallengeNotPassed",
     "FakeRupt",
     "RuptGuardTestMixin",
     "SignIn",
+    "SignInError",
     "TestEnvironmentRequired",
     "blocked_sign_in",
     "guard_settings_for",

@@ -35,8 +35,8 @@ if TYPE_CHECKING:
     from rupt_guard.testing.fake_rupt import FakeRupt
 
 __all__ = [
-    "ChallengeNotPassed",
     "SignIn",
+    "SignInError",
     "State",
     "blocked_sign_in",
     "login_pending",
@@ -51,8 +51,9 @@ State = Literal["verified", "pending", "blocked"]
 CODE = re.compile(r"\b(\d{6})\b")
 
 
-class ChallengeNotPassed(AssertionError):
-    """A helper could not bring the sign-in where it was asked to (the message says why)."""
+class SignInError(AssertionError):
+    """A helper could not bring the sign-in where it was asked to: the policy decided
+    otherwise, or the challenge did not pass (the message says why)."""
 
 
 @dataclass(frozen=True)
@@ -106,14 +107,14 @@ def sign_in(
         HTTP_USER_AGENT="rupt_guard.testing",
     )
     request.session = client.session  # the client's own (Django's test client makes one)
-    latest = LoginCheck.objects.filter(user=user).order_by("-pk").values_list("pk", flat=True)
-    latest = latest.first() or 0
+    checks = LoginCheck.objects.filter(user=user).order_by("-pk")
+    latest = checks.values_list("pk", flat=True).first() or 0
     auth.login(request, user, backend or _backend_of(user))
     request.session.save()
     _set_session_cookie(client, request.session.session_key)
-    check = LoginCheck.objects.filter(user=user, pk__gt=latest).order_by("-pk").first()
+    check = checks.filter(pk__gt=latest).first()
     if check is None:
-        raise ChallengeNotPassed("The sign-in wrote no LoginCheck: is rupt_guard installed?")
+        raise SignInError("The sign-in wrote no LoginCheck: is rupt_guard installed?")
     return SignIn(client, user, device, check)
 
 
@@ -129,7 +130,7 @@ def verified_sign_in(client: Client, user: Any, fake: FakeRupt, **kwargs: Any) -
     if first.check.decision == Decision.CHALLENGE:
         pass_challenge(client)
     elif first.check.decision == Decision.BLOCK:
-        raise ChallengeNotPassed(f"The policy blocked this sign-in ({first.check.reason}).")
+        raise SignInError(f"The policy blocked this sign-in ({first.check.reason}).")
     del mail.outbox[sent:]
     first.check.refresh_from_db()
     return first
@@ -138,12 +139,12 @@ def verified_sign_in(client: Client, user: Any, fake: FakeRupt, **kwargs: Any) -
 def pending_sign_in(client: Client, user: Any, fake: FakeRupt, **kwargs: Any) -> SignIn:
     """Sign ``client`` in as ``user`` from a new device: the challenge is pending.
 
-    Raises :class:`ChallengeNotPassed` when the site's policy does not challenge a new
+    Raises :class:`SignInError` when the site's policy does not challenge a new
     device (``ON_NEW_DEVICE``); :func:`login_pending` holds any session regardless.
     """
     result = sign_in(client, user, fake, **kwargs)
     if result.check.decision != Decision.CHALLENGE:
-        raise ChallengeNotPassed(
+        raise SignInError(
             f"The policy answered {result.check.decision} ({result.check.reason}), not a "
             "challenge, for this sign-in."
         )
@@ -160,11 +161,11 @@ def blocked_sign_in(client: Client, user: Any, fake: FakeRupt, **kwargs: Any) ->
     first = sign_in(Client(), user, fake, **kwargs)
     device = first.device
     if device is None:
-        raise ChallengeNotPassed("The first sign-in recorded no device.")
+        raise SignInError("The first sign-in recorded no device.")
     block(device, by=user, reason="rupt_guard.testing")
     refused = sign_in(client, user, fake, device=first.device_id, backend=kwargs.get("backend"))
     if refused.check.decision != Decision.BLOCK:
-        raise ChallengeNotPassed(
+        raise SignInError(
             f"The policy answered {refused.check.decision}, not a block, for a blocked device "
             "(ON_BLOCKED_DEVICE)."
         )
@@ -177,12 +178,12 @@ def pass_challenge(client: Client, *, next: str | None = None) -> HttpResponse:
     Through the site's challenge page with a real code: an authenticator app's current code
     (computed from its key), else the code emailed to the user (read from ``mail.outbox``;
     the page sends it, or is asked to), else an unused backup code. Raises
-    :class:`ChallengeNotPassed` when nothing is pending or the page did not let it through.
+    :class:`SignInError` when nothing is pending or the page did not let it through.
     """
     user = _pending_user(client)
     factors = challenge_devices(user)
     if not factors:
-        raise ChallengeNotPassed(
+        raise SignInError(
             f"{user} has no second factor the challenge can use: give the account an email "
             "address (EMAIL_FALLBACK) or a django-otp device."
         )
@@ -196,14 +197,14 @@ def pass_challenge(client: Client, *, next: str | None = None) -> HttpResponse:
     elif method == VerificationMethod.BACKUP_CODE and factor.token_set.exists():
         code = factor.token_set.first().token
     else:
-        raise ChallengeNotPassed(f"pass_challenge() cannot answer a {method.label} factor.")
+        raise SignInError(f"pass_challenge() cannot answer a {method.label} factor.")
     data = {"otp_device": factor.persistent_id, "otp_token": code}
     if next is not None:
         data["next"] = next
     response = client.post(url, data)
     mark = read_mark(client.session)
     if response.status_code != 302 or mark is None or mark.pending:
-        raise ChallengeNotPassed(
+        raise SignInError(
             f"The challenge page answered {response.status_code} and the sign-in is still pending."
         )
     return response
@@ -219,7 +220,7 @@ def _backend_of(user: Any) -> str:
     for path in settings.AUTHENTICATION_BACKENDS:
         if hasattr(auth.load_backend(path), "get_user"):
             return path
-    raise ChallengeNotPassed("No authentication backend can load a user.")
+    raise SignInError("No authentication backend can load a user.")
 
 
 def _set_session_cookie(client: Client, key: str | None) -> None:
@@ -240,7 +241,7 @@ def _set_session_cookie(client: Client, key: str | None) -> None:
 def _pending_user(client: Client) -> Any:
     mark = read_mark(client.session)
     if mark is None or not mark.pending or mark.expired():
-        raise ChallengeNotPassed("This client has no pending sign-in to complete.")
+        raise SignInError("This client has no pending sign-in to complete.")
     user_pk = mark.auth.get(auth.SESSION_KEY)
     return auth.get_user_model()._default_manager.get(pk=user_pk)
 
@@ -265,7 +266,7 @@ def _emailed_code(client: Client, url: str, user: Any, factor: Any) -> str:
     sent = len(mail.outbox)
     page = client.get(url)
     if page.status_code != 200:
-        raise ChallengeNotPassed(f"The challenge page answered {page.status_code}.")
+        raise SignInError(f"The challenge page answered {page.status_code}.")
     if len(mail.outbox) == sent:
         client.post(url, {"otp_device": factor.persistent_id, "otp_challenge": "1"})
     address = account_email(user) or getattr(factor, "email", "")
@@ -273,4 +274,4 @@ def _emailed_code(client: Client, url: str, user: Any, factor: Any) -> str:
         found = CODE.search(message.body)
         if found and (not address or address in message.to):
             return found.group(1)
-    raise ChallengeNotPassed("No code was emailed (is the email backend locmem, as in tests?).")
+    raise SignInError("No code was emailed (is the email backend locmem, as in tests?).")

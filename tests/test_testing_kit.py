@@ -259,7 +259,9 @@ def test_every_public_name_of_the_kit_imports():
 def run_pytest(
     tmp_path: Path, *args: str, ini_written: bool = False
 ) -> subprocess.CompletedProcess:
-    environ = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # The child's test database is SQLite's in memory: on PostgreSQL it would create and
+    # then drop the very test database this run is using.
+    environ = {**os.environ, "PYTHONPATH": str(ROOT), "RUPT_GUARD_TEST_DB": "sqlite"}
     for name in ("DJANGO_SETTINGS_MODULE", "PYTEST_ADDOPTS", "PYTEST_PLUGINS"):
         environ.pop(name, None)
     if not ini_written:

@@ -48,6 +48,15 @@ def test_wheel_ships_migrations_templates_static_and_marker(wheel):
     assert not any(name.startswith(("tests/", "example_project/")) for name in names)
 
 
+def test_wheel_registers_the_testing_kits_pytest_plugin(wheel):
+    """Sites get the kit's fixtures from installing the package (pytest11 entry point)."""
+    archive = zipfile.ZipFile(wheel)
+    (entry_points,) = [n for n in archive.namelist() if n.endswith(".dist-info/entry_points.txt")]
+    text = archive.read(entry_points).decode()
+    assert "[pytest11]" in text
+    assert "rupt_guard = rupt_guard.testing.plugin" in text
+
+
 def test_wheel_installs_into_an_empty_environment_and_imports_without_settings(wheel, tmp_path):
     import venv
 

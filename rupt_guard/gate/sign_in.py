@@ -136,17 +136,31 @@ def start(
     return outcome
 
 
-def _hit_sign_in_limits(request: Any, user: Any) -> None:
-    """Count a sign-in that is about to reach the provider; raise ``Limited`` when over."""
+def _sign_in_windows(request: Any, user: Any) -> list[Window]:
+    """The ``SIGN_IN_RATES`` windows a sign-in of ``user`` from this request counts in."""
     rates = guard_settings.SIGN_IN_RATES
     address = client_ip(request)
     by_address = limit_key(address) if address else None
-    for scope, ident in (("account", str(user.pk)), ("address", by_address)):
-        rate = rates[scope]
-        if rate is not None and ident:
-            count, left = Window(f"sign_in_{scope}", ident, rate).hit()
-            if count > rate.count:
-                raise Limited(left)
+    return [
+        Window(f"sign_in_{scope}", ident, rates[scope])
+        for scope, ident in (("account", str(user.pk)), ("address", by_address))
+        if rates[scope] is not None and ident
+    ]
+
+
+def _hit_sign_in_limits(request: Any, user: Any) -> None:
+    """Count a sign-in that is about to reach the provider; raise ``Limited`` when over."""
+    for window in _sign_in_windows(request, user):
+        count, left = window.hit()
+        if count > window.rate.count:
+            raise Limited(left)
+
+
+def release_sign_in_limits(request: Any, user: Any) -> None:
+    """Give back the slots a checked sign-in took (``rupt_guard.testing``: a test's setup
+    sign-ins must not use up the site's limits for the tests after it)."""
+    for window in _sign_in_windows(request, user):
+        window.release()
 
 
 def tell_limited(request: Any, exc: Limited, *, by_message: bool = False) -> None:

@@ -27,6 +27,7 @@ from rupt_guard.choices import Decision, VerificationMethod
 from rupt_guard.conf import guard_settings
 from rupt_guard.gate.lifecycle import hold_session, verified_by_caller
 from rupt_guard.gate.mark import read_mark
+from rupt_guard.gate.sign_in import notice_for, release_sign_in_limits
 from rupt_guard.models import Device, LoginCheck
 from rupt_guard.trust.devices import block
 from rupt_guard.trust.factors import account_email, challenge_devices, method_for, sends_code
@@ -110,10 +111,16 @@ def sign_in(
     checks = LoginCheck.objects.filter(user=user).order_by("-pk")
     latest = checks.values_list("pk", flat=True).first() or 0
     auth.login(request, user, backend or _backend_of(user))
+    # A test's setup, not an attempt: counted in SIGN_IN_RATES (in a cache that outlives
+    # the test), it would refuse the 21st test's sign-in of the same user.
+    release_sign_in_limits(request, user)
     request.session.save()
     _set_session_cookie(client, request.session.session_key)
     check = checks.filter(pk__gt=latest).first()
     if check is None:
+        limited = notice_for(request)
+        if limited:
+            raise SignInError(f"The sign-in was refused by SIGN_IN_RATES: {limited}")
         raise SignInError("The sign-in wrote no LoginCheck: is rupt_guard installed?")
     return SignIn(client, user, device, check)
 

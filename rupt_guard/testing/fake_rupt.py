@@ -20,7 +20,14 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["SECRET", "FakeRupt", "guard_settings_for", "start_fake_rupt", "stop_fake_rupt"]
+__all__ = [
+    "SECRET",
+    "FakeRupt",
+    "guard_settings_for",
+    "reset_for_test",
+    "start_fake_rupt",
+    "stop_fake_rupt",
+]
 
 SECRET = "sk_test_secret_never_logged"  # noqa: S105 (the fake's, known to every test)
 CLIENT_ID = "test-client"
@@ -215,6 +222,16 @@ def stop_fake_rupt(server: _Server) -> None:
     """Stop a server :func:`start_fake_rupt` started and free its port."""
     server.shutdown()
     server.server_close()
+
+
+def reset_for_test(fake: FakeRupt) -> None:
+    """A fresh start for the next test of a site: the fake forgets what it met and was
+    told, and rupt_guard's circuit breaker (kept in the shared cache, which outlives a test)
+    forgets the outages the last test injected."""
+    from rupt_guard.providers import breaker
+
+    fake.reset()
+    breaker.force(None)
 
 
 def guard_settings_for(fake: FakeRupt, settings: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from rupt_guard.testing import clients
 from rupt_guard.testing.fake_rupt import (
     FakeRupt,
     guard_settings_for,
+    reset_for_test,
     start_fake_rupt,
     stop_fake_rupt,
 )
@@ -55,7 +56,12 @@ class RuptGuardTestMixin:
         super().setUpClass()  # type: ignore[misc]
 
     def setUp(self) -> None:
-        self.fake_rupt.reset()
+        reset_for_test(self.fake_rupt)
+        # Again for the test: Django applies a class's own @override_settings after
+        # setUpClass pointed the provider, and a RUPT_GUARD there would unpoint it.
+        self.enterContext(  # type: ignore[attr-defined]
+            override_settings(RUPT_GUARD=guard_settings_for(self.fake_rupt, settings.RUPT_GUARD))
+        )
         if self.verified_force_login:
             self.enterContext(verified_force_login())  # type: ignore[attr-defined]
         super().setUp()  # type: ignore[misc]

@@ -53,10 +53,10 @@ def _rupt_guard_fake_server() -> Iterator[FakeRupt]:
 @pytest.fixture
 def fake_rupt(_rupt_guard_fake_server: FakeRupt, settings: Any) -> FakeRupt:
     """A fake Rupt on loopback; the site's Rupt provider points at it for this test."""
-    from rupt_guard.testing.fake_rupt import guard_settings_for
+    from rupt_guard.testing.fake_rupt import guard_settings_for, reset_for_test
 
     fake = _rupt_guard_fake_server
-    fake.reset()
+    reset_for_test(fake)
     settings.RUPT_GUARD = guard_settings_for(fake, getattr(settings, "RUPT_GUARD", None))
     return fake
 

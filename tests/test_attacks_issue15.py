@@ -6,15 +6,20 @@ naming the line at fault).
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 import textwrap
 
+import pytest
 from django.conf import settings
 from django.test import TestCase, override_settings
 
 from rupt_guard.gate.mark import read_mark
 from rupt_guard.testing import RuptGuardTestMixin
 
-from .test_testing_kit import PRIVATE, plugin_args, run_pytest
+from .test_testing_kit import PRIVATE, ROOT, plugin_args, run_pytest
 
 # -- the kit's state must not leak from one test of a site's suite to the next --------------
 
@@ -96,3 +101,40 @@ class MixinUnderClassOverrideTests(RuptGuardTestMixin, TestCase):
         self.assertTrue(read_mark(client.session).pending)
         self.assertEqual(client.get(PRIVATE).status_code, 302)
         self.assertTrue(self.fake_rupt.requests)
+
+
+# -- the mixin under Django's own test runner --------------------------------------------------
+
+
+@pytest.mark.skipif(
+    settings.DATABASES["default"]["ENGINE"].endswith("postgresql"),
+    reason="the demo's tests use its own database, SQLite: they run in the SQLite pass",
+)
+@pytest.mark.parametrize("parallel", ["1", "2"])
+def test_the_demo_sites_unittest_tests_run_under_manage_py_test(parallel):
+    """docs/testing.md's unittest story is ``manage.py test``. Django's runner turns DEBUG
+    off before it runs the system checks, so rupt_guard.E009 refused the test settings' own
+    LocMemCache (Django's default cache) and not one test ran, in the demo site as in any
+    site whose test settings keep the default cache."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for name in ("DJANGO_SETTINGS_MODULE", "RUPT_CLIENT_ID", "RUPT_API_SECRET"):
+        env.pop(name, None)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "test",
+            "tests.test_private_page_unittest",
+            "--parallel",
+            parallel,
+            "--noinput",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT / "example_project",
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert re.search(r"Ran [1-9]\d* tests", result.stderr), result.stderr[-2000:]
+    assert "\nOK" in result.stderr

@@ -124,7 +124,9 @@ def test_the_demo_sites_unittest_tests_run_under_manage_py_test(parallel):
             sys.executable,
             "manage.py",
             "test",
-            "tests.test_private_page_unittest",
+            "tests",  # by directory: rupt_guard's own tests package is on the path too
+            "--pattern",
+            "test_private_page_unittest.py",
             "--parallel",
             parallel,
             "--noinput",

@@ -211,7 +211,18 @@ def test_another_password_backend_beside_ours_is_an_error(settings):
     assert check_ids() == set()
 
 
-def test_a_per_process_cache_is_refused_in_production(settings):
+@pytest.fixture
+def outside_the_test_environment():
+    """The checks as ``manage.py check --deploy`` runs them: not under a test runner."""
+    from django.test.utils import _TestState
+
+    saved = _TestState.saved_data
+    del _TestState.saved_data
+    yield
+    _TestState.saved_data = saved
+
+
+def test_a_per_process_cache_is_refused_in_production(settings, outside_the_test_environment):
     settings.RUPT_GUARD = {"API_SECRET": "s", "CLIENT_ID": "c", "CACHE": "local"}
     settings.CACHES = {
         **settings.CACHES,
@@ -358,3 +369,14 @@ class TeamProvider(IdentificationProvider):
 
     def update_metadata(self, device_id, fields):
         raise NotImplementedError
+
+
+def test_a_per_process_cache_is_not_refused_under_a_test_runner(settings):
+    """Django's runner turns DEBUG off before the checks; a test run is one process."""
+    settings.RUPT_GUARD = {"API_SECRET": "s", "CLIENT_ID": "c", "CACHE": "local"}
+    settings.CACHES = {
+        **settings.CACHES,
+        "local": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    }
+    settings.DEBUG = False
+    assert check_ids() == set()

@@ -12,6 +12,7 @@ and ``manage.py test`` call), so neither a request nor a production setting can 
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,12 +32,14 @@ class TestEnvironmentRequired(RuntimeError):
 
 
 def in_test_environment() -> bool:
-    """True between Django's ``setup_test_environment()`` and its teardown."""
-    try:
-        from django.test.utils import _TestState  # where Django keeps what it swapped out
-    except ImportError:  # pragma: no cover - a Django that moved it: the switch stays off
-        return False
-    return hasattr(_TestState, "saved_data")
+    """True between Django's ``setup_test_environment()`` and its teardown.
+
+    Asked by the system checks too: a process that never imported ``django.test.utils``
+    (production) is not in one, and is not made to import Django's test machinery here.
+    """
+    utils = sys.modules.get("django.test.utils")
+    test_state = getattr(utils, "_TestState", None)  # where Django keeps what it swapped out
+    return test_state is not None and hasattr(test_state, "saved_data")
 
 
 @contextmanager

@@ -140,3 +140,21 @@ def test_the_demo_sites_unittest_tests_run_under_manage_py_test(parallel):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert re.search(r"Ran [1-9]\d* tests", result.stderr), result.stderr[-2000:]
     assert "\nOK" in result.stderr
+
+
+# -- pass_challenge with an authenticator app, twice in a row --------------------------------
+
+
+def test_two_sign_ins_of_an_authenticator_app_user_in_one_time_step_both_pass(rupt_sign_in, user):
+    """django-otp refuses a TOTP code of a time step already used (``last_t``), as it
+    should. The kit answered every challenge with the current step's code, so a test's
+    second verified sign-in of the same user within 30 seconds was refused (and counted as
+    a wrong code against the account)."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+    first = rupt_sign_in("verified", user=user)
+    second = rupt_sign_in("verified", user=user)
+    for signed in (first, second):
+        assert signed.client.get(PRIVATE).status_code == 200
+        assert signed.device.verification_method == "totp"

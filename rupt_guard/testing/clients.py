@@ -10,6 +10,7 @@ provider, no rows) for tests that only need a session.
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -195,16 +196,7 @@ def pass_challenge(client: Client, *, next: str | None = None) -> HttpResponse:
             "address (EMAIL_FALLBACK) or a django-otp device."
         )
     url = reverse("rupt_guard:challenge")
-    factor = _preferred(factors)
-    method = method_for(factor)
-    if method == VerificationMethod.TOTP:
-        code = _totp_code(factor)
-    elif sends_code(factor):
-        code = _emailed_code(client, url, user, factor)
-    elif method == VerificationMethod.BACKUP_CODE and factor.token_set.exists():
-        code = factor.token_set.first().token
-    else:
-        raise SignInError(f"pass_challenge() cannot answer a {method.label} factor.")
+    factor, code = _factor_and_code(client, url, user, factors)
     data = {"otp_device": factor.persistent_id, "otp_token": code}
     if next is not None:
         data["next"] = next
@@ -253,18 +245,44 @@ def _pending_user(client: Client) -> Any:
     return auth.get_user_model()._default_manager.get(pk=user_pk)
 
 
-def _preferred(factors: list[Any]) -> Any:
-    """An authenticator app first (no email to read), then email, then backup codes."""
-    order = [VerificationMethod.TOTP, VerificationMethod.EMAIL, VerificationMethod.BACKUP_CODE]
-    usable = [f for f in factors if method_for(f) in order]
-    if not usable:
-        return factors[0]
-    return min(usable, key=lambda f: order.index(method_for(f)))
+PREFERENCE = [VerificationMethod.TOTP, VerificationMethod.EMAIL, VerificationMethod.BACKUP_CODE]
 
 
-def _totp_code(factor: Any) -> str:
+def _factor_and_code(client: Client, url: str, user: Any, factors: list[Any]) -> tuple[Any, str]:
+    """The factor to answer with and its code: an authenticator app first (no email to
+    read), then email, then backup codes, then whatever else sends a code."""
+    known = sorted(
+        (f for f in factors if method_for(f) in PREFERENCE),
+        key=lambda f: PREFERENCE.index(method_for(f)),
+    )
+    for factor in [*known, *(f for f in factors if f not in known)]:
+        method = method_for(factor)
+        if method == VerificationMethod.TOTP:
+            code = _totp_code(factor)
+            if code is not None:
+                return factor, code
+        elif sends_code(factor):
+            return factor, _emailed_code(client, url, user, factor)
+        elif method == VerificationMethod.BACKUP_CODE and factor.token_set.exists():
+            return factor, factor.token_set.first().token
+    labels = ", ".join(str(method_for(f).label) for f in factors)
+    raise SignInError(
+        f"pass_challenge() cannot answer any factor of {user} ({labels}): an authenticator "
+        "app whose codes for this time step are used already needs the next step."
+    )
+
+
+def _totp_code(factor: Any) -> str | None:
+    """The code the app shows now, or one step ahead (within the device's tolerance, as
+    from a phone whose clock runs a little fast): django-otp accepts a time step once, so
+    a second sign-in within 30 seconds needs the next. None when those are used too."""
     totp = TOTP(factor.bin_key, factor.step, factor.t0, factor.digits, factor.drift)
-    return f"{totp.token():0{factor.digits}d}"
+    totp.time = time.time()
+    for _ahead in range(factor.tolerance + 1):
+        if totp.t() > factor.last_t:
+            return f"{totp.token():0{factor.digits}d}"
+        totp.time += factor.step
+    return None
 
 
 def _emailed_code(client: Client, url: str, user: Any, factor: Any) -> str:

@@ -12,6 +12,7 @@ from tests.with_allauth.test_allauth_login import (
     CHALLENGE,
     PRIVATE,
     SECRET,
+    messages_of,
     totp_code,
 )
 
@@ -264,3 +265,52 @@ def test_an_app_clients_totp_counts_once_and_its_replay_from_another_session_fai
         ChallengeResult.PENDING,
     ]
     assert Device.objects.filter(verified_at__isnull=False).count() == 1
+
+
+@pytest.fixture
+def stage_waits(client, user, settings, rupt_server, mailoutbox):
+    """A sign-in from alice's verified device, allowed by the check, that allauth's email
+    verification stage stops; returns the function that completes that stage."""
+    import re
+
+    settings.ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+    settings.ACCOUNT_EMAIL_VERIFICATION_BY_CODE_ENABLED = True
+    rupt_server.pairs.add((str(user.pk), "dev-known"))
+    rupt_server.metadata["dev-known"] = {}
+    Device.objects.create(user=user, external_id="dev-known", verified_at="2026-01-01T00:00:00Z")
+    data = {"login": "alice", "password": PASSWORD}
+    data["rupt_identification"] = rupt_server.identify("dev-known")
+    response = client.post("/accounts/login/", data)
+    assert response["Location"] == "/accounts/confirm-email/"
+    assert LoginCheck.objects.get().decision == Decision.ALLOW
+
+    def complete():
+        code = re.findall(r"^\s*([A-Z0-9-]{6,9})\s*$", mailoutbox[-1].body, re.M)[0]
+        return client.post("/accounts/confirm-email/", {"code": code})
+
+    return complete
+
+
+def test_a_device_blocked_while_allauths_stage_waited_is_refused_not_500(client, user, stage_waits):
+    """The owner blocks the device while the sign-in waits at allauth's email stage: the
+    lifecycle's re-read refuses the login() that follows, and allauth's post_login() used
+    to assert the user signed in (500)."""
+    Device.objects.update(blocked_at="2026-11-25T00:00:00Z")
+    response = stage_waits()
+    assert response.status_code == 302
+    assert not response["Location"].startswith(PRIVATE)
+    assert "Successfully signed in" not in " ".join(messages_of(response))
+    assert client.get(PRIVATE).status_code == 302
+    assert "_auth_user_id" not in client.session
+
+
+def test_a_device_revoked_while_allauths_stage_waited_is_held_not_500(client, user, stage_waits):
+    from rupt_guard.trust.devices import forget_verifications
+
+    forget_verifications(user)  # the owner revoked the device on the devices page
+    response = stage_waits()
+    assert response.status_code == 302
+    assert response["Location"].startswith(CHALLENGE)
+    assert "Successfully signed in" not in " ".join(messages_of(response))
+    assert client.get(PRIVATE)["Location"].startswith(CHALLENGE)
+    assert LoginCheck.objects.count() == 1

@@ -40,6 +40,17 @@ class RuptGuardAdapterMixin:
                     break
         super().login(request, user)  # type: ignore[misc]
 
+    def post_login(self, request: HttpRequest, user: Any, **kwargs: Any) -> Any:
+        # rupt_guard's lifecycle may still hold or refuse the login() allauth just made
+        # (the device was revoked or blocked since the check, perhaps while allauth's
+        # stages waited): then nobody is signed in, so no "Successfully signed in" and no
+        # allauth user_logged_in (allauth's own post_login() would assert and answer 500).
+        if not request.user.is_authenticated:
+            from rupt_guard.allauth.stages import not_signed_in
+
+            return not_signed_in(request, user, kwargs.get("redirect_url") or "")
+        return super().post_login(request, user, **kwargs)  # type: ignore[misc]
+
 
 class AccountAdapter(RuptGuardAdapterMixin, DefaultAccountAdapter):
     """allauth's default adapter with rupt_guard's stages."""

@@ -160,6 +160,21 @@ def _token_of(request: Any) -> tuple[str | None, str | None]:
     return token, clean_token_error(body.get(field + ERROR_FIELD_SUFFIX))
 
 
+def not_signed_in(request: Any, user: Any, next_url: str) -> HttpResponse:
+    """The answer to a login() the lifecycle held (to the challenge) or refused."""
+    from rupt_guard.gate.mark import read_mark
+
+    mark = read_mark(request.session)
+    if mark is not None and mark.pending:
+        return _to_challenge(request, user, next_url)
+    messages.error(request, _("This sign-in was refused."), fail_silently=True)
+    if is_headless_request(request):
+        from allauth.headless.base.response import AuthenticationResponse
+
+        return AuthenticationResponse(request)  # 401: not authenticated
+    return _to_login(request)
+
+
 def _to_login(request: Any) -> HttpResponse:
     return HttpResponseRedirect(reverse("account_login"))
 

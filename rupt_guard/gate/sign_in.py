@@ -222,6 +222,11 @@ def resume(request: HttpRequest, user: Any, check_pk: int) -> CheckOutcome | Non
     if check.decision == Decision.CHALLENGE and check.challenge_result != ChallengeResult.PENDING:
         return None
     device = Device.objects.filter(pk=check.device_id).first() if check.device_id else None
+    if device is not None and check.reason == Reason.VERIFIED_DEVICE and not device.is_verified:
+        # The device as the check saw it: verified. The lifecycle compares that with the
+        # row under its lock, and so withdraws a sign-in whose device the owner revoked
+        # while allauth's stages waited (read now, the revocation would look like no change).
+        device.verified_at = check.created_at
     outcome = CheckOutcome(Decision(check.decision), Reason(check.reason), device, check)
     _checked.setdefault(key, {})[str(user.pk)] = outcome
     return outcome

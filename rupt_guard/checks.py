@@ -14,6 +14,7 @@ from django.conf import settings
 from django.contrib.auth.backends import RemoteUserBackend
 from django.core.checks import Error, Info, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
+from django.urls import NoReverseMatch, reverse
 from django.utils.module_loading import import_string
 
 from rupt_guard.cache import NON_ATOMIC_BACKENDS, PER_PROCESS_BACKENDS
@@ -285,27 +286,87 @@ def check_limits_and_delivery(app_configs: Any = None, **kwargs: Any) -> list:
     return messages
 
 
-@register(Tags.security, deploy=True)
-def check_mail_server(app_configs: Any = None, **kwargs: Any) -> list:
-    """``check --deploy`` (and ``rupt_guard_check``): does the SMTP server take connections?"""
-    if not (
+def _codes_go_by_smtp() -> bool:
+    return bool(
         guard_settings.EMAIL_FALLBACK
         and apps.is_installed("django_otp.plugins.otp_email")
         and settings.EMAIL_BACKEND.endswith(".smtp.EmailBackend")
-    ):
-        return []
+    )
+
+
+def mail_server_error(timeout: float = 3) -> OSError | None:
+    """Why a connection to ``EMAIL_HOST:EMAIL_PORT`` fails (nothing is sent), or None."""
     try:
-        with socket.create_connection((settings.EMAIL_HOST, int(settings.EMAIL_PORT)), timeout=3):
-            return []
+        with socket.create_connection(
+            (settings.EMAIL_HOST, int(settings.EMAIL_PORT)), timeout=timeout
+        ):
+            return None
     except OSError as exc:
+        return exc
+
+
+@register(Tags.security, deploy=True)
+def check_mail_server(app_configs: Any = None, **kwargs: Any) -> list:
+    """``check --deploy`` (and ``rupt_guard_check``): does the SMTP server take connections?"""
+    if not _codes_go_by_smtp():
+        return []
+    exc = mail_server_error()
+    if exc is None:
+        return []
+    return [
+        Error(
+            f"The mail server {settings.EMAIL_HOST}:{settings.EMAIL_PORT} refused or did "
+            f"not answer ({exc.strerror or type(exc).__name__}): email codes cannot be sent.",
+            hint="Check EMAIL_HOST and EMAIL_PORT, or turn RUPT_GUARD['EMAIL_FALLBACK'] off.",
+            id="rupt_guard.E012",
+        )
+    ]
+
+
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+@register(Tags.security)
+def check_development_email(app_configs: Any = None, **kwargs: Any) -> list:
+    """A new site in DEBUG sends by SMTP to localhost:25 (Django's defaults), which a
+    laptop rarely runs: the first challenge's code never leaves and a user with no other
+    factor (the only superuser) is locked out. A loopback port answers at once, so this
+    costs nothing on every ``runserver`` start; a remote server is ``--deploy``'s E012."""
+    if not (settings.DEBUG and _codes_go_by_smtp() and settings.EMAIL_HOST in LOOPBACK_HOSTS):
+        return []
+    exc = mail_server_error(timeout=0.5)
+    if exc is None:
+        return []
+    return [
+        Warning(
+            f"EMAIL_BACKEND sends by SMTP to {settings.EMAIL_HOST}:{settings.EMAIL_PORT}, which "
+            f"refuses connections ({exc.strerror or type(exc).__name__}): the challenge's "
+            "email code cannot be sent, and a user with no other second factor cannot sign in.",
+            hint="In development set EMAIL_BACKEND = "
+            "'django.core.mail.backends.console.EmailBackend' (codes are printed where "
+            "runserver runs), or start a mail server there.",
+            id="rupt_guard.W018",
+        )
+    ]
+
+
+@register(Tags.urls)
+def check_urls(app_configs: Any = None, **kwargs: Any) -> list:
+    """A challenged sign-in is sent to ``rupt_guard:challenge``: without the URLs, a 500."""
+    try:
+        reverse("rupt_guard:challenge")
+    except NoReverseMatch:
         return [
             Error(
-                f"The mail server {settings.EMAIL_HOST}:{settings.EMAIL_PORT} refused or did "
-                f"not answer ({exc.strerror or type(exc).__name__}): email codes cannot be sent.",
-                hint="Check EMAIL_HOST and EMAIL_PORT, or turn RUPT_GUARD['EMAIL_FALLBACK'] off.",
-                id="rupt_guard.E012",
+                "rupt_guard's URLs are not in the URLconf (no 'rupt_guard:challenge'): every "
+                "challenged sign-in would fail with a server error.",
+                hint="Add path('rupt-guard/', include('rupt_guard.urls')) to urlpatterns.",
+                id="rupt_guard.E015",
             )
         ]
+    except Exception:
+        return []  # a broken URLconf is Django's own check (urls.E...)
+    return []
 
 
 @register(Tags.security)
@@ -377,14 +438,23 @@ def check_dashboard(app_configs: Any = None, **kwargs: Any) -> list:
     ]
 
 
+def _is_rupt() -> bool:
+    from rupt_guard.providers.rupt import RuptProvider
+
+    try:
+        return issubclass(provider_class(), RuptProvider)
+    except ImproperlyConfigured:
+        return False  # rupt_guard.E002 says what is wrong
+
+
 @register(Tags.security)
 def check_webhooks(app_configs: Any = None, **kwargs: Any) -> list:
     try:
         keys = secret_keys(guard_settings.WEBHOOK_SECRET)
     except ImproperlyConfigured as exc:
         return [Error(str(exc), id="rupt_guard.E013")]
-    if keys:
-        return []
+    if keys or not _is_rupt():
+        return []  # the webhook is Rupt's: another provider never calls it
     return [
         Info(
             "RUPT_GUARD['WEBHOOK_SECRET'] is not set: the webhook endpoint refuses every call, "

@@ -114,6 +114,28 @@ def test_a_failed_send_says_so_plainly_logs_signals_and_spends_no_cooldown(
     assert "Code sent" in retry.content.decode()
 
 
+def test_with_debug_on_a_failed_send_tells_the_developer_the_fix(
+    client, challenged, smtp_down, settings
+):
+    """A new site's only superuser, with Django's default SMTP backend and no mail server:
+    the page says why and what to change, and after the change the code leaves."""
+    settings.DEBUG = True
+    page = client.get(CHALLENGE)
+    html = page.content.decode()
+    assert "We couldn't send the email" in html
+    assert "Shown because DEBUG is on: sending failed with ConnectionRefusedError" in html
+    assert "django.core.mail.backends.console.EmailBackend" in html
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    from django.core import mail
+
+    mail.outbox = []
+    device = page.context["method"].device
+    retry = client.post(CHALLENGE, {"otp_device": device.persistent_id, "otp_challenge": "1"})
+    assert len(mail.outbox) == 1
+    assert "Code sent" in retry.content.decode()
+    assert "DEBUG" not in retry.content.decode()
+
+
 def test_the_strongest_method_first_and_the_others_in_words(client, user, challenged):
     TOTPDevice.objects.create(user=user, name="Phone", confirmed=True)
     StaticDevice.objects.create(user=user, name="Backup codes", confirmed=True)

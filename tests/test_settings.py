@@ -380,3 +380,62 @@ def test_a_per_process_cache_is_not_refused_under_a_test_runner(settings):
     }
     settings.DEBUG = False
     assert check_ids() == set()
+
+
+# Checks for a first site (issue #16) ----------------------------------------------------
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_w018_debug_codes_by_smtp_to_a_loopback_port_that_refuses(settings):
+    from django.core.checks import run_checks
+
+    settings.DEBUG = True
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "localhost", _closed_port()
+    (message,) = [m for m in run_checks() if m.id == "rupt_guard.W018"]
+    assert "console.EmailBackend" in message.hint
+    settings.EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    assert "rupt_guard.W018" not in {m.id for m in run_checks()}
+
+
+def test_w018_is_quiet_when_the_loopback_mail_server_answers(settings):
+    import socket
+
+    from django.core.checks import run_checks
+
+    settings.DEBUG = True
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", server.getsockname()[1]
+        assert "rupt_guard.W018" not in {m.id for m in run_checks()}
+        settings.DEBUG = False  # production's mail server is --deploy's E012
+        settings.EMAIL_PORT = _closed_port()
+        assert "rupt_guard.W018" not in {m.id for m in run_checks()}
+
+
+def test_e015_rupt_guards_urls_missing(settings):
+    from django.core.checks import run_checks
+
+    settings.ROOT_URLCONF = "tests.urls_without_rupt_guard"
+    (message,) = [m for m in run_checks() if m.id == "rupt_guard.E015"]
+    assert "include('rupt_guard.urls')" in message.hint
+    settings.ROOT_URLCONF = "tests.urls"
+    assert "rupt_guard.E015" not in {m.id for m in run_checks()}
+
+
+def test_i001_only_for_rupt_whose_webhook_it_is(settings):
+    from django.core.checks import run_checks
+
+    settings.RUPT_GUARD = {**settings.RUPT_GUARD, "WEBHOOK_SECRET": None}
+    assert "rupt_guard.I001" in {m.id for m in run_checks()}
+    settings.RUPT_GUARD = {**settings.RUPT_GUARD, "PROVIDER": "local"}
+    assert "rupt_guard.I001" not in {m.id for m in run_checks()}

@@ -45,6 +45,9 @@ class Sent(enum.Enum):
 class Delivery:
     status: Sent
     wait: int = 0
+    # With DEBUG on only, why a send failed ("ConnectionRefusedError: ..."): the developer
+    # of a new site sees the fix on the challenge page instead of a dead end.
+    debug_error: str = ""
 
     @property
     def sent(self) -> bool:
@@ -83,7 +86,8 @@ def send_code(
         signals.code_send_failed.send(
             sender=type(factor), user=user, factor=factor, error=error, request=request
         )
-        return Delivery(Sent.FAILED)
+        debug_error = f"{type(error).__name__}: {error}" if settings.DEBUG else ""
+        return Delivery(Sent.FAILED, debug_error=debug_error)
     return Delivery(Sent.SENT)
 
 

@@ -1,4 +1,5 @@
-"""Is rupt_guard ready? Show its settings, run its system checks, call the provider once.
+"""Is rupt_guard ready? Show its settings, run its system checks, go through the site's
+wiring (``rupt_guard.management.checklist``), call the provider once.
 
 The live call completes a random, well-formed identification that the provider cannot
 know. A rejection of that token (``TokenRejected``) is the healthy answer: for Rupt it
@@ -8,6 +9,7 @@ tables exist. The API secret itself is never printed, only whether it is set.
 
 from __future__ import annotations
 
+import json as _json
 import time
 import uuid
 from typing import Any
@@ -19,6 +21,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
 from rupt_guard.conf import ACTION_KEYS, SETTING_NAME, guard_settings
+from rupt_guard.management.checklist import Status, checklist
 from rupt_guard.providers import (
     ALIASES,
     ProviderError,
@@ -41,8 +44,9 @@ MIN_SIGN_INS_FOR_RATE = 10
 
 class Command(BaseCommand):
     help = (
-        "Show rupt_guard's configuration (never the API secret), run its system checks and "
-        "make one live call to the identification provider. Exits 1 on any failure."
+        "Show rupt_guard's configuration (never the API secret), run its system checks, "
+        "go through the site's wiring (login pages, email, sessions, cache, CSP) and make "
+        "one live call to the identification provider. Exits 1 on any failure."
     )
     # The command reports the system checks itself instead of stopping at the first error.
     requires_system_checks: list[str] = []
@@ -54,22 +58,37 @@ class Command(BaseCommand):
         parser.add_argument(
             "--deploy", action="store_true", help="also run the deployment system checks"
         )
+        parser.add_argument(
+            "--json", action="store_true", help="print the results as one JSON object"
+        )
 
-    def handle(self, *args: Any, skip_live: bool, deploy: bool, **options: Any) -> None:
+    def handle(
+        self, *args: Any, skip_live: bool, deploy: bool, json: bool = False, **options: Any
+    ) -> None:
         self._secret = self._provider_secret()
+        self._json = json
+        self._results: list[dict[str, str]] = []
         failures: list[str] = []
         self.show_configuration()
-        if not self.run_system_checks(deploy):
+        messages = self.system_check_messages(deploy)
+        if not self.run_system_checks(messages):
             failures.append("system checks")
+        if not self.report_wiring(messages):
+            failures.append("wiring")
         self.report_missing_tokens()
         self.report_breaker()
         if skip_live:
             self.status("SKIP", "live call: --skip-live given, the provider was not called")
         elif not self.live_call():
             failures.append("live call")
+        if self._json:
+            self.stdout.write(
+                _json.dumps({"ok": not failures, "failed": failures, "items": self._results})
+            )
         if failures:
             raise CommandError(f"rupt_guard_check failed: {', '.join(failures)}.")
-        self.stdout.write("rupt_guard_check: all OK.")
+        if not self._json:
+            self.stdout.write("rupt_guard_check: all OK.")
 
     # Output --------------------------------------------------------------------------
 
@@ -86,9 +105,15 @@ class Command(BaseCommand):
         return text
 
     def info(self, label: str, value: str) -> None:
-        self.stdout.write(self._scrub(f"  {label + ':':<14} {value}"))
+        if not self._json:
+            self.stdout.write(self._scrub(f"  {label + ':':<14} {value}"))
 
-    def status(self, word: str, text: str) -> None:
+    def status(self, word: str, text: str, fix: str = "") -> None:
+        self._results.append({"status": word, "text": self._scrub(text), "fix": fix})
+        if self._json:
+            return
+        if fix:
+            text = f"{text}. Fix: {fix}"
         style = {
             "OK": self.style.SUCCESS,
             "FAIL": self.style.ERROR,
@@ -115,7 +140,8 @@ class Command(BaseCommand):
         return str(value)
 
     def show_configuration(self) -> None:
-        self.stdout.write("rupt_guard configuration")
+        if not self._json:
+            self.stdout.write("rupt_guard configuration")
         try:
             cls = provider_class()
             options = provider_options(cls)
@@ -132,12 +158,15 @@ class Command(BaseCommand):
 
     # System checks -------------------------------------------------------------------
 
-    def run_system_checks(self, deploy: bool) -> bool:
-        messages = [
+    @staticmethod
+    def system_check_messages(deploy: bool) -> list[checks.CheckMessage]:
+        return [
             message
             for message in checks.run_checks(include_deployment_checks=deploy)
             if (message.id or "").startswith("rupt_guard.") and not message.is_silenced()
         ]
+
+    def run_system_checks(self, messages: list[checks.CheckMessage]) -> bool:
         if not messages:
             self.status("OK", "system checks: no rupt_guard issues")
             return True
@@ -155,6 +184,21 @@ class Command(BaseCommand):
                 self.status("INFO", text)
         if healthy:
             self.status("OK", "system checks: no errors (warnings above)")
+        return healthy
+
+    # The site's wiring ----------------------------------------------------------------
+
+    def report_wiring(self, messages: list[checks.CheckMessage]) -> bool:
+        """One line per piece of the site around rupt_guard; a FAIL fails the command."""
+        healthy = True
+        try:
+            items = list(checklist(messages))
+        except ImproperlyConfigured as exc:  # invalid settings: the system checks said so
+            self.status("SKIP", f"wiring: cannot be read ({exc})")
+            return True
+        for item in items:
+            healthy = healthy and item.status is not Status.FAIL
+            self.status(item.status.value, f"{item.name}: {item.text}", item.fix)
         return healthy
 
     # Circuit breaker -----------------------------------------------------------------

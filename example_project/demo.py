@@ -3,12 +3,15 @@
 
     python3 example_project/demo.py [--port 8000] [--no-server]
 
-Needs only Python. Everything lands in .venv-demo/ and example_project/db.sqlite3.
+Needs only Python. Everything lands in .venv-demo/ and example_project/db.sqlite3. A
+second run installs nothing: .venv-demo/ keeps a stamp of what it was installed from (the
+pyproject and the venv's Python), and pip runs again only when that changes.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import subprocess
 import sys
@@ -17,12 +20,23 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-VENV = ROOT / ".venv-demo"
+VENV = Path(os.environ.get("DEMO_VENV", ROOT / ".venv-demo"))
 PYTHON = VENV / ("Scripts" if os.name == "nt" else "bin") / "python"
+STAMP = VENV / "rupt-guard-demo.stamp"
+EXTRAS = "demo"
 
 
 def run(*args: str | Path, cwd: Path = HERE) -> None:
     subprocess.run([str(a) for a in args], cwd=cwd, check=True)
+
+
+def install_stamp() -> str:
+    """What the venv's packages were installed from: rupt_guard is installed editable, so
+    its code needs no reinstall, only a change of its requirements or of the Python."""
+    digest = hashlib.sha256(EXTRAS.encode())
+    for source in (ROOT / "pyproject.toml", VENV / "pyvenv.cfg"):
+        digest.update(source.read_bytes() if source.exists() else b"")
+    return digest.hexdigest()
 
 
 def main() -> int:
@@ -33,12 +47,16 @@ def main() -> int:
     args = parser.parse_args()
 
     if not PYTHON.exists():
-        print("Creating a virtual environment in .venv-demo/ ...", flush=True)
+        print(f"Creating a virtual environment in {VENV.name}/ ...", flush=True)
         venv.create(VENV, with_pip=True)
-    run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip", cwd=ROOT)
-    run(PYTHON, "-m", "pip", "install", "--quiet", "-e", ".[demo]", cwd=ROOT)
-    run(PYTHON, "manage.py", "migrate", "--verbosity", "0")
-    run(PYTHON, "manage.py", "seed_demo", *(["--totp"] if args.totp else []))
+    wanted = install_stamp()
+    if not STAMP.exists() or STAMP.read_text() != wanted:
+        print("Installing rupt_guard and its demo requirements ...", flush=True)
+        run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip", cwd=ROOT)
+        run(PYTHON, "-m", "pip", "install", "--quiet", "-e", f".[{EXTRAS}]", cwd=ROOT)
+        STAMP.write_text(wanted)  # only once pip succeeded
+    # One process migrates (when a migration is missing) and seeds the user.
+    run(PYTHON, "manage.py", "seed_demo", "--migrate", *(["--totp"] if args.totp else []))
     if args.no_server:
         return 0
     print(
@@ -53,7 +71,9 @@ Open http://127.0.0.1:{args.port}/private/ and sign in as demo / demo-pass-2026.
         flush=True,
     )
     os.chdir(HERE)
-    os.execv(str(PYTHON), [str(PYTHON), "manage.py", "runserver", f"127.0.0.1:{args.port}"])
+    # seed_demo ran the system checks a moment ago, on the same settings.
+    server = ["manage.py", "runserver", "--skip-checks", f"127.0.0.1:{args.port}"]
+    os.execv(str(PYTHON), [str(PYTHON), *server])
     return 0
 
 

@@ -48,6 +48,23 @@ def readme_commands() -> list[list[str]]:
     return [line for line in lines if line]
 
 
+SWITCH_BLOCK = re.compile(r"<!-- switch-to-rupt: (\S+) \(append\) -->\n```python\n(.*?)```", re.S)
+
+
+def test_switching_to_rupt_without_an_account_is_a_check_error_not_a_crash(tmp_path):
+    """The README's Rupt settings on the quickstart site, with no Rupt account in the
+    environment: ``check`` names what is missing instead of raising a KeyError."""
+    site = build_site(tmp_path)
+    ((path, body),) = SWITCH_BLOCK.findall(README.read_text())
+    target = site.folder / path
+    target.write_text(target.read_text() + "\n" + body)
+    checked = site.manage("check")
+    assert checked.returncode == 1
+    assert "Traceback" not in checked.stderr and "KeyError" not in checked.stderr
+    assert "(rupt_guard.E003) API_SECRET is empty" in checked.stderr
+    assert "(rupt_guard.E004) CLIENT_ID is empty" in checked.stderr
+
+
 def test_the_quickstart_names_every_file_a_new_site_needs():
     paths = {path for path, _append, _body in readme_files()}
     assert paths == {"mysite/settings.py", "mysite/urls.py", "templates/registration/login.html"}

@@ -150,6 +150,8 @@ class RuptProvider(IdentificationProvider):
             messages.append(
                 Error(
                     "CLIENT_ID is empty: the browser cannot call Rupt.identify().",
+                    hint="Set it from the environment (Rupt's public client id); or use "
+                    "PROVIDER 'local'.",
                     id="rupt_guard.E004",
                 )
             )

@@ -345,7 +345,7 @@ def check_development_email(app_configs: Any = None, **kwargs: Any) -> list:
             hint="In development set EMAIL_BACKEND = "
             "'django.core.mail.backends.console.EmailBackend' (codes are printed where "
             "runserver runs), or start a mail server there.",
-            id="rupt_guard.W018",
+            id="rupt_guard.W020",
         )
     ]
 

@@ -399,10 +399,10 @@ def test_w018_debug_codes_by_smtp_to_a_loopback_port_that_refuses(settings):
     settings.DEBUG = True
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT = "localhost", _closed_port()
-    (message,) = [m for m in run_checks() if m.id == "rupt_guard.W018"]
+    (message,) = [m for m in run_checks() if m.id == "rupt_guard.W020"]
     assert "console.EmailBackend" in message.hint
     settings.EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
-    assert "rupt_guard.W018" not in {m.id for m in run_checks()}
+    assert "rupt_guard.W020" not in {m.id for m in run_checks()}
 
 
 def test_w018_is_quiet_when_the_loopback_mail_server_answers(settings):
@@ -416,10 +416,10 @@ def test_w018_is_quiet_when_the_loopback_mail_server_answers(settings):
         server.bind(("127.0.0.1", 0))
         server.listen()
         settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", server.getsockname()[1]
-        assert "rupt_guard.W018" not in {m.id for m in run_checks()}
+        assert "rupt_guard.W020" not in {m.id for m in run_checks()}
         settings.DEBUG = False  # production's mail server is --deploy's E012
         settings.EMAIL_PORT = _closed_port()
-        assert "rupt_guard.W018" not in {m.id for m in run_checks()}
+        assert "rupt_guard.W020" not in {m.id for m in run_checks()}
 
 
 def test_e015_rupt_guards_urls_missing(settings):

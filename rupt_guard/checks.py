@@ -361,7 +361,7 @@ def check_urls(app_configs: Any = None, **kwargs: Any) -> list:
                 "rupt_guard's URLs are not in the URLconf (no 'rupt_guard:challenge'): every "
                 "challenged sign-in would fail with a server error.",
                 hint="Add path('rupt-guard/', include('rupt_guard.urls')) to urlpatterns.",
-                id="rupt_guard.E015",
+                id="rupt_guard.E016",
             )
         ]
     except Exception:

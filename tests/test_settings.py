@@ -426,10 +426,10 @@ def test_e015_rupt_guards_urls_missing(settings):
     from django.core.checks import run_checks
 
     settings.ROOT_URLCONF = "tests.urls_without_rupt_guard"
-    (message,) = [m for m in run_checks() if m.id == "rupt_guard.E015"]
+    (message,) = [m for m in run_checks() if m.id == "rupt_guard.E016"]
     assert "include('rupt_guard.urls')" in message.hint
     settings.ROOT_URLCONF = "tests.urls"
-    assert "rupt_guard.E015" not in {m.id for m in run_checks()}
+    assert "rupt_guard.E016" not in {m.id for m in run_checks()}
 
 
 def test_i001_only_for_rupt_whose_webhook_it_is(settings):

@@ -1,4 +1,4 @@
-"""A URLconf that forgot ``include("rupt_guard.urls")`` (rupt_guard.E015)."""
+"""A URLconf that forgot ``include("rupt_guard.urls")`` (rupt_guard.E016)."""
 
 from django.contrib import admin
 from django.urls import path

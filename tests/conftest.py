@@ -198,3 +198,15 @@ def chromium_args() -> list[str]:
         "--disable-component-update",
         "--disable-sync",
     ]
+
+
+@pytest.fixture
+def outside_the_test_environment():
+    """The checks as ``manage.py check --deploy`` or ``rupt_guard_check`` run them: not
+    under a test runner (which E009 leaves alone)."""
+    from django.test.utils import _TestState
+
+    saved = _TestState.saved_data
+    del _TestState.saved_data
+    yield
+    _TestState.saved_data = saved

@@ -123,7 +123,9 @@ def test_signed_cookie_sessions_fail_with_e011s_hint(rupt_server, settings):
     assert "(rupt_guard.E011). Fix: Use a server-side engine" in sessions
 
 
-def test_a_per_process_cache_fails_in_production(rupt_server, settings):
+def test_a_per_process_cache_fails_in_production(
+    rupt_server, settings, outside_the_test_environment
+):
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     failure, out = run_check()
     assert "wiring" in failure

@@ -211,17 +211,6 @@ def test_another_password_backend_beside_ours_is_an_error(settings):
     assert check_ids() == set()
 
 
-@pytest.fixture
-def outside_the_test_environment():
-    """The checks as ``manage.py check --deploy`` runs them: not under a test runner."""
-    from django.test.utils import _TestState
-
-    saved = _TestState.saved_data
-    del _TestState.saved_data
-    yield
-    _TestState.saved_data = saved
-
-
 def test_a_per_process_cache_is_refused_in_production(settings, outside_the_test_environment):
     settings.RUPT_GUARD = {"API_SECRET": "s", "CLIENT_ID": "c", "CACHE": "local"}
     settings.CACHES = {

@@ -18,7 +18,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
@@ -52,7 +52,7 @@ INLINE_ROWS = 50
 EstimatedCountPaginator = BoundedPaginator
 
 
-class BoundedListAdmin(admin.ModelAdmin):
+class BoundedListAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # not subscriptable at run time
     """A change list built for millions of rows: a bounded count and page range
     (:class:`~rupt_guard.admin_paging.BoundedPaginator`), a page found by its keys first
     (:class:`~rupt_guard.admin_paging.BoundedChangeList`), no second count of the whole
@@ -66,12 +66,14 @@ class BoundedListAdmin(admin.ModelAdmin):
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type:
         return BoundedChangeList
 
-    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> Any:
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> Any:
         response = super().changelist_view(request, extra_context=extra_context)
         context = getattr(response, "context_data", None) or {}
         paginator = getattr(context.get("cl"), "paginator", None)
         bounded = isinstance(paginator, BoundedPaginator) and paginator.is_bounded
-        if bounded and "selection_note_all" in context:
+        if bounded and paginator is not None and "selection_note_all" in context:
             # Django writes "All 10001 selected" from the count: say what it is.
             context["selection_note_all"] = gettext("All %(name)s selected (%(count)s)") % {
                 "name": self.model._meta.verbose_name_plural,
@@ -80,7 +82,7 @@ class BoundedListAdmin(admin.ModelAdmin):
         return response
 
 
-class NewestRowsFormSet(BaseInlineFormSet):
+class NewestRowsFormSet(BaseInlineFormSet):  # type: ignore[type-arg]  # not subscriptable at run time
     """An inline formset showing only the first ``INLINE_ROWS`` rows of its ordered queryset.
 
     Django's inlines show every related row; a device with years of login checks would
@@ -88,14 +90,15 @@ class NewestRowsFormSet(BaseInlineFormSet):
     parent object) keeps both the rows and the queries bounded.
     """
 
-    def get_queryset(self) -> QuerySet:
+    def get_queryset(self) -> QuerySet[Any]:
         if not hasattr(self, "_newest_rows"):
             self._newest_rows = super().get_queryset()[:INLINE_ROWS]
         return self._newest_rows
 
 
 def _when(value: Any) -> str:
-    return formats.localize(timezone.template_localtime(value))
+    # django-stubs 5.2 lacks timezone.template_localtime (Django has it since 1.11).
+    return formats.localize(timezone.template_localtime(value))  # type: ignore[attr-defined]
 
 
 class DeviceColumns:
@@ -128,7 +131,7 @@ class _PresenceFilter(admin.SimpleListFilter):
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
         return [("yes", _("Yes")), ("no", _("No"))]
 
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         if self.value() == "yes":
             return queryset.filter(**{f"{self.field}__isnull": False})
         if self.value() == "no":
@@ -160,14 +163,14 @@ class SeenRecentlyFilter(admin.SimpleListFilter):
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
         return [(key, label) for key, (_period, label) in self.periods.items()]
 
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         period = self.periods.get(self.value() or "")
         if period is None:
             return queryset
         return queryset.filter(last_seen_at__gte=timezone.now() - period[0])
 
 
-class LoginCheckInline(admin.TabularInline):
+class LoginCheckInline(admin.TabularInline):  # type: ignore[type-arg]  # not subscriptable at run time
     """The newest login checks of one device, read-only, on the device's change page."""
 
     model = LoginCheck
@@ -200,7 +203,7 @@ class LoginCheckInline(admin.TabularInline):
         return False
 
 
-class DeviceInline(DeviceColumns, admin.TabularInline):
+class DeviceInline(DeviceColumns, admin.TabularInline):  # type: ignore[type-arg]  # not subscriptable at run time
     """A user's devices (the newest 50), read-only, for a site's user admin. Opt in with::
 
     UserAdmin.inlines = [*UserAdmin.inlines, DeviceInline]
@@ -310,7 +313,7 @@ class DeviceAdmin(DeviceColumns, BoundedListAdmin):
         return default_user_fields(substring=how == SUBSTRING)
 
     @property
-    def search_help_text(self) -> Any:  # read by Django's ChangeList
+    def search_help_text(self) -> Any:  # type: ignore[override]  # read by Django's ChangeList
         if self.substring_search:
             return _(
                 "Finds the devices whose owner's username or email address, or whose "
@@ -333,8 +336,8 @@ class DeviceAdmin(DeviceColumns, BoundedListAdmin):
         return ["external_id"]
 
     def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet, search_term: str
-    ) -> tuple[QuerySet, bool]:
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
         term = search_term.strip()
         if not term:
             return queryset, False
@@ -368,7 +371,7 @@ class DeviceAdmin(DeviceColumns, BoundedListAdmin):
         devices.end_sessions(obj)
         super().delete_model(request, obj)
 
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         for device in queryset:
             devices.end_sessions(device)
         super().delete_queryset(request, queryset)
@@ -389,7 +392,7 @@ class ReadOnlyTrail(BoundedListAdmin):
         return default_user_fields()
 
     @property
-    def search_help_text(self) -> Any:  # read by Django's ChangeList
+    def search_help_text(self) -> Any:  # type: ignore[override]  # read by Django's ChangeList
         email = email_field_name(get_user_model())
         if email is not None and email in self.get_user_search_fields():
             return _("The exact username or email address of the account.")
@@ -400,8 +403,8 @@ class ReadOnlyTrail(BoundedListAdmin):
         return [f"user__{get_user_model().USERNAME_FIELD}"]
 
     def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet, search_term: str
-    ) -> tuple[QuerySet, bool]:
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
         # An exact match on the (unique, indexed) username, then the (user, created_at)
         # index: a "contains" search would scan every row ever recorded. A part of a
         # name would match many accounts, whose rows would all be read to sort them.
@@ -452,7 +455,9 @@ class LoginCheckAdmin(ReadOnlyTrail):
     ordering = ("-created_at",)  # indexed (rupt_guard_check_time)
     change_list_template = "rupt_guard/admin/logincheck_change_list.html"
 
-    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> Any:
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> Any:
         # How often the login form came without a token in the last day, and why, and
         # whether the provider is being called at all: the first things to look at when
         # every sign-in is challenged.
@@ -465,7 +470,7 @@ class LoginCheckAdmin(ReadOnlyTrail):
         }
         return super().changelist_view(request, extra_context=context)
 
-    def get_urls(self) -> list:
+    def get_urls(self) -> list[URLPattern]:
         urls = [
             path(
                 "breaker/",

@@ -57,9 +57,9 @@ class ResetForm(ReasonForm):
 
 
 def ask_reason(
-    modeladmin: admin.ModelAdmin,
+    modeladmin: admin.ModelAdmin[Any],
     request: HttpRequest,
-    queryset: QuerySet,
+    queryset: QuerySet[Any],
     *,
     title: Any,
     act: Callable[[Any, dict[str, Any]], int],
@@ -93,13 +93,15 @@ def ask_reason(
     return TemplateResponse(request, "rupt_guard/admin/action_reason.html", context)
 
 
-def _report(modeladmin: admin.ModelAdmin, request: HttpRequest, count: int, message: str) -> None:
+def _report(
+    modeladmin: admin.ModelAdmin[Any], request: HttpRequest, count: int, message: str
+) -> None:
     level = messages.SUCCESS if count else messages.WARNING
     modeladmin.message_user(request, message % {"count": count}, level)
 
 
 def _each(
-    queryset: QuerySet, act: Callable[[Device], None], keep: Callable[[Device], bool] = bool
+    queryset: QuerySet[Any], act: Callable[[Device], None], keep: Callable[[Device], bool] = bool
 ) -> int:
     count = 0
     for device in queryset.select_related("user"):
@@ -121,8 +123,8 @@ def device_action(
     """An admin action that asks why, then runs ``act(device, request, reason)`` on each
     selected device ``keep`` accepts, and says how many it changed."""
 
-    def action(modeladmin: Any, request: HttpRequest, queryset: QuerySet) -> Any:
-        def apply(rows: QuerySet, data: dict[str, Any]) -> int:
+    def action(modeladmin: Any, request: HttpRequest, queryset: QuerySet[Any]) -> Any:
+        def apply(rows: QuerySet[Any], data: dict[str, Any]) -> int:
             count = _each(rows, lambda device: act(device, request, data["reason"]), keep)
             _report(modeladmin, request, count, message)
             return count
@@ -215,8 +217,8 @@ def _reset_users(
     description=_("Reset the second factors of the selected devices' owners"),
     permissions=["change"],
 )
-def reset_owners_factors(modeladmin: Any, request: HttpRequest, queryset: QuerySet) -> Any:
-    def act(rows: QuerySet, data: dict[str, Any]) -> int:
+def reset_owners_factors(modeladmin: Any, request: HttpRequest, queryset: QuerySet[Any]) -> Any:
+    def act(rows: QuerySet[Any], data: dict[str, Any]) -> int:
         owners = {device.user_id: device.user for device in rows.select_related("user")}
         return _reset_users(modeladmin, request, list(owners.values()), data)
 
@@ -231,7 +233,7 @@ def reset_owners_factors(modeladmin: Any, request: HttpRequest, queryset: QueryS
 
 
 @admin.action(description=_("Reset the second factors of the selected users"))
-def reset_users_factors(modeladmin: Any, request: HttpRequest, queryset: QuerySet) -> Any:
+def reset_users_factors(modeladmin: Any, request: HttpRequest, queryset: QuerySet[Any]) -> Any:
     """For the site's user admin (added to it when it is registered, see ``admin``)."""
     if not request.user.has_perm("rupt_guard.change_device"):
         modeladmin.message_user(request, _("You may not reset second factors."), messages.ERROR)
@@ -247,7 +249,7 @@ def reset_users_factors(modeladmin: Any, request: HttpRequest, queryset: QuerySe
 
 
 @admin.action(description=_("Export the rupt_guard data of the selected users (JSON)"))
-def export_users_data(modeladmin: Any, request: HttpRequest, queryset: QuerySet) -> Any:
+def export_users_data(modeladmin: Any, request: HttpRequest, queryset: QuerySet[Any]) -> Any:
     """For the site's user admin: a JSON download of what rupt_guard keeps about each
     selected user (their devices, addresses and sign-in history: staff who may change
     devices only)."""

@@ -12,14 +12,15 @@ search, which is what they do anyway.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import cached_property
 from math import ceil
-from typing import Any
+from typing import Any, Literal
 
 from django.contrib.admin.views.main import ChangeList
 from django.core.paginator import Paginator
 from django.db import connections
-from django.db.models import QuerySet
+from django.db.models import Expression, QuerySet
 from django.utils.formats import number_format
 from django.utils.translation import gettext
 
@@ -29,7 +30,7 @@ ESTIMATE = "estimate"  # the planner's figure: shown as "about N"
 AT_LEAST = "at_least"  # counting stopped at the limit, no estimate: "more than N"
 
 
-class BoundedPaginator(Paginator):
+class BoundedPaginator(Paginator):  # type: ignore[type-arg]  # not subscriptable at run time
     """A paginator whose count and deepest page are bounded, whatever the table's size.
 
     - An unfiltered list larger than ``estimate_above`` rows takes its count from
@@ -93,7 +94,7 @@ class BoundedPaginator(Paginator):
             return gettext("more than %(count)s") % {"count": number_format(self.count_limit)}
         return number_format(count)
 
-    def _queryset(self) -> QuerySet | None:
+    def _queryset(self) -> QuerySet[Any] | None:
         return self.object_list if isinstance(self.object_list, QuerySet) else None
 
     def _count_up_to(self, limit: int) -> int:
@@ -111,8 +112,9 @@ class BoundedPaginator(Paginator):
             for field in queryset.query.order_by
             if not (isinstance(field, str) and field.lstrip("-") in pk_names)
         ]
-        if ordering and all(isinstance(field, str) for field in ordering):
-            queryset = queryset.order_by(*ordering).values(*(f.lstrip("-") for f in ordering))
+        names = [field for field in ordering if isinstance(field, str)]
+        if ordering and len(names) == len(ordering):
+            queryset = queryset.order_by(*names).values(*(f.lstrip("-") for f in names))
         return queryset[:limit].count()
 
     def _table_estimate(self) -> int | None:
@@ -173,12 +175,12 @@ class BoundedChangeList(ChangeList):
             keys = list(page.values_list("pk", flat=True))
             self.result_list = self.queryset.filter(pk__in=keys)
 
-    def get_ordering_field(self, field_name: str) -> str | None:
+    def get_ordering_field(self, field_name: Callable[..., Any] | str) -> Expression | str | None:
         if self.sortable_by is not None and field_name not in self.sortable_by:
             return None
         return super().get_ordering_field(field_name)
 
-    def get_ordering_field_columns(self) -> dict[int, str]:
+    def get_ordering_field_columns(self) -> dict[int, Literal["asc", "desc"]]:
         # The headers show as sorted only the columns the list is really sorted by.
         columns = super().get_ordering_field_columns()
         return {

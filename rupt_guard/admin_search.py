@@ -33,26 +33,27 @@ SUBSTRING_MIN_LENGTH = 3
 _TEXT_LOOKUPS = {EXACT: "exact", PREFIX: "startswith", SUBSTRING: "icontains"}
 
 
-def _field(model: Any, name: str) -> models.Field | None:
+def _field(model: Any, name: str) -> models.Field[Any, Any] | None:
     try:
-        return model._meta.get_field(name)
+        field = model._meta.get_field(name)
     except FieldDoesNotExist:
         return None
+    return field if isinstance(field, models.Field) else None
 
 
-def _is_text(field: models.Field) -> bool:
+def _is_text(field: models.Field[Any, Any]) -> bool:
     return isinstance(field, (models.CharField, models.TextField))
 
 
-def _is_indexed(field: models.Field) -> bool:
+def _is_indexed(field: models.Field[Any, Any]) -> bool:
     # unique or db_index: a B-tree index, and on PostgreSQL Django's "_like" index with
     # varchar_pattern_ops for text columns, which serves LIKE 'term%' in any collation.
-    return bool(field.unique or field.db_index)
+    return bool(field.unique or field.db_index)  # type: ignore[attr-defined]  # django-stubs 5.2 lacks Field.db_index
 
 
 def email_field_name(user_model: Any) -> str | None:
     """The user model's email field, when it has one distinct from its username field."""
-    name = user_model.get_email_field_name()
+    name: str = user_model.get_email_field_name()
     if name == user_model.USERNAME_FIELD or _field(user_model, name) is None:
         return None
     return name
@@ -65,7 +66,8 @@ def default_user_fields(*, substring: bool = False) -> list[str]:
     user_model = get_user_model()
     names = [user_model.USERNAME_FIELD]
     email = email_field_name(user_model)
-    if email is not None and (substring or _is_indexed(_field(user_model, email))):
+    field = _field(user_model, email) if email is not None else None
+    if email is not None and field is not None and (substring or _is_indexed(field)):
         names.append(email)
     return names
 

@@ -12,7 +12,7 @@ from typing import Any
 from django.apps import apps
 from django.conf import settings
 from django.contrib.auth.backends import RemoteUserBackend
-from django.core.checks import Error, Info, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Info, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import NoReverseMatch, reverse
 from django.utils.module_loading import import_string
@@ -27,7 +27,7 @@ from rupt_guard.testing.switch import in_test_environment
 
 
 @register(Tags.security)
-def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     guard_settings.reload()
     try:
         for key in DEFAULTS:
@@ -50,8 +50,8 @@ BACKEND_PATH = "rupt_guard.backends.RuptGuardBackend"
 
 
 @register(Tags.security)
-def check_wiring(app_configs: Any = None, **kwargs: Any) -> list:
-    messages: list = []
+def check_wiring(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
     middleware = list(settings.MIDDLEWARE)
     if MIDDLEWARE_PATH not in middleware:
         messages.append(
@@ -92,11 +92,11 @@ def check_wiring(app_configs: Any = None, **kwargs: Any) -> list:
     return messages
 
 
-def _other_password_backends(backends: list[str]) -> list:
+def _other_password_backends(backends: list[str]) -> list[CheckMessage]:
     """Another password backend beside ours (a ModelBackend, or any backend whose
     ``authenticate()`` takes a password: LDAP, allauth) would accept the password ours
     refused (PermissionDenied stops Django only at *our* backend, if it comes first)."""
-    messages: list = []
+    messages: list[CheckMessage] = []
     for path in backends:
         if path == BACKEND_PATH:
             continue
@@ -119,7 +119,7 @@ def _other_password_backends(backends: list[str]) -> list:
     return messages
 
 
-def _takes_password(backend: type) -> bool:
+def _takes_password(backend: Any) -> bool:
     """Judged by its own ``authenticate()``: a password parameter, or ``**kwargs`` that may
     carry one. A magic-link backend (``authenticate(request, sesame)``) is not one."""
     parameters = inspect.signature(backend.authenticate).parameters.values()
@@ -127,7 +127,7 @@ def _takes_password(backend: type) -> bool:
 
 
 @register(Tags.security)
-def check_risky_choices(app_configs: Any = None, **kwargs: Any) -> list:
+def check_risky_choices(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Settings that work but cost some security: each says what it costs."""
     try:
         alias = guard_settings.CACHE
@@ -139,7 +139,7 @@ def check_risky_choices(app_configs: Any = None, **kwargs: Any) -> list:
         client_ip_of = guard_settings.CLIENT_IP
     except ImproperlyConfigured:
         return []  # rupt_guard.E001 says what is wrong
-    messages: list = []
+    messages: list[CheckMessage] = []
     backend = settings.CACHES.get(alias, {}).get("BACKEND", "")
     # Django's test runner turns DEBUG off before it runs the checks: a test run is one
     # process (or workers that share nothing else either), and Django's default cache is
@@ -223,7 +223,7 @@ _RISKY_ALLOW_WHY = {
 
 
 @register(Tags.security)
-def check_limits_and_delivery(app_configs: Any = None, **kwargs: Any) -> list:
+def check_limits_and_delivery(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """What a strict review (OWASP ASVS V6/V7, NIST 800-63B) asks of the site around us."""
     try:
         accepted = set(guard_settings.ACCEPTED_RISKS)
@@ -232,7 +232,7 @@ def check_limits_and_delivery(app_configs: Any = None, **kwargs: Any) -> list:
         actions = {key: getattr(guard_settings, key) for key in RISKY_ALLOW_KEYS}
     except ImproperlyConfigured:
         return []  # rupt_guard.E001 says what is wrong
-    messages: list = []
+    messages: list[CheckMessage] = []
     for key, action in actions.items():
         if action == "allow" and key not in accepted:
             messages.append(
@@ -306,7 +306,7 @@ def mail_server_error(timeout: float = 3) -> OSError | None:
 
 
 @register(Tags.security, deploy=True)
-def check_mail_server(app_configs: Any = None, **kwargs: Any) -> list:
+def check_mail_server(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """``check --deploy`` (and ``rupt_guard_check``): does the SMTP server take connections?"""
     if not _codes_go_by_smtp():
         return []
@@ -327,7 +327,7 @@ LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
 @register(Tags.security)
-def check_development_email(app_configs: Any = None, **kwargs: Any) -> list:
+def check_development_email(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """A new site in DEBUG sends by SMTP to localhost:25 (Django's defaults), which a
     laptop rarely runs: the first challenge's code never leaves and a user with no other
     factor (the only superuser) is locked out. A loopback port answers at once, so this
@@ -370,7 +370,7 @@ def check_urls(app_configs: Any = None, **kwargs: Any) -> list:
 
 
 @register(Tags.security)
-def check_content_security_policy(app_configs: Any = None, **kwargs: Any) -> list:
+def check_content_security_policy(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """With django-csp, does the policy let the SDK load and call its API?"""
     if "csp.middleware.CSPMiddleware" not in settings.MIDDLEWARE:
         return []
@@ -425,7 +425,7 @@ def _csp_allows(sources: list[str] | None, needed: str) -> bool:
 
 
 @register()
-def check_dashboard(app_configs: Any = None, **kwargs: Any) -> list:
+def check_dashboard(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     if settings.USE_TZ:
         return []
     return [
@@ -448,7 +448,7 @@ def _is_rupt() -> bool:
 
 
 @register(Tags.security)
-def check_webhooks(app_configs: Any = None, **kwargs: Any) -> list:
+def check_webhooks(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     try:
         keys = secret_keys(guard_settings.WEBHOOK_SECRET)
     except ImproperlyConfigured as exc:

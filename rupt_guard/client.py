@@ -43,7 +43,8 @@ def limit_key(address: str) -> str:
 
 def remote_addr(request: Any) -> str | None:
     """The default: the peer of the connection, which no header can change."""
-    return request.META.get("REMOTE_ADDR")
+    address: str | None = request.META.get("REMOTE_ADDR")
+    return address
 
 
 def forwarded_for(request: Any) -> str | None:

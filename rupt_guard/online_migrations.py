@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import migrations
+from django.db.models import UniqueConstraint
 
 
 def _on_postgres(schema_editor: Any) -> bool:
@@ -82,6 +83,8 @@ class RemoveIndexOnline(migrations.RemoveIndex):
 
 class AddUniqueConstraintOnline(migrations.AddConstraint):
     """A partial unique constraint, which PostgreSQL keeps as a unique index."""
+
+    constraint: UniqueConstraint  # set by AddConstraint.__init__
 
     def database_forwards(
         self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any

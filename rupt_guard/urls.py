@@ -2,7 +2,7 @@
 
 from django.apps import apps
 from django.contrib.auth.decorators import login_not_required
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 
 from rupt_guard import views
 from rupt_guard.views import security
@@ -10,7 +10,7 @@ from rupt_guard.views.webhooks import webhook
 
 app_name = "rupt_guard"
 
-urlpatterns = [
+urlpatterns: list[URLPattern | URLResolver] = [
     # A pending session is anonymous: under Django's LoginRequiredMiddleware the pages it
     # needs to finish or abandon its sign-in must stay open to it.
     path("challenge/", login_not_required(views.ChallengeView.as_view()), name="challenge"),

@@ -139,7 +139,11 @@ get_user_model().objects.create_user("alice", "alice@example.com", "a long passw
 client = Client()
 answer = client.post(
     "/accounts/login/",
-    {"username": "alice", "password": "a long password 2026", "rupt_identification": fake.identify()},
+    {
+        "username": "alice",
+        "password": "a long password 2026",
+        "rupt_identification": fake.identify(),
+    },
 )
 print("login ->", answer.status_code, answer["Location"])
 # Pending: not signed in yet, so the page it goes to sends it to the challenge.

@@ -36,7 +36,7 @@ class SessionWithRecentFactor(BasePermission):
         return True
 
 
-class PersonalDataSerializer(serializers.Serializer):
+class PersonalDataSerializer(serializers.Serializer[Any]):
     """The export's shape, for the schema (``trust.personal_data.export_for``)."""
 
     format = serializers.CharField()

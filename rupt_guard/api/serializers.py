@@ -16,12 +16,12 @@ from rupt_guard.models import Device
 INVALID_CREDENTIALS = _("Unable to sign in with the given credentials.")
 
 
-class LoginSerializer(serializers.Serializer):
+class LoginSerializer(serializers.Serializer[Any]):
     """The user model's ``USERNAME_FIELD``, ``password`` and the ``TOKEN_FIELD`` token."""
 
     password = serializers.CharField(trim_whitespace=False, max_length=4096)
 
-    def get_fields(self) -> dict[str, serializers.Field]:
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
         fields = super().get_fields()
         username_field = get_user_model().USERNAME_FIELD
         fields[username_field] = serializers.CharField(max_length=254)
@@ -37,13 +37,13 @@ class LoginSerializer(serializers.Serializer):
         return fields
 
 
-class ChallengeSendSerializer(serializers.Serializer):
+class ChallengeSendSerializer(serializers.Serializer[Any]):
     device = serializers.CharField(
         required=False, max_length=255, help_text=_("Persistent id of the device to use.")
     )
 
 
-class ChallengeVerifySerializer(serializers.Serializer):
+class ChallengeVerifySerializer(serializers.Serializer[Any]):
     device = serializers.CharField(max_length=255)
     token = serializers.CharField(max_length=64)
     trust_browser = serializers.BooleanField(
@@ -53,7 +53,7 @@ class ChallengeVerifySerializer(serializers.Serializer):
     )
 
 
-class DeviceSerializer(serializers.ModelSerializer):
+class DeviceSerializer(serializers.ModelSerializer[Device]):
     is_current = serializers.SerializerMethodField()
     username = serializers.SerializerMethodField()
 
@@ -83,11 +83,12 @@ class DeviceSerializer(serializers.ModelSerializer):
         return device.user.get_username()
 
 
-class ChallengeMethodSerializer(serializers.Serializer):
+class ChallengeMethodSerializer(serializers.Serializer[Any]):
     device = serializers.CharField(help_text=_("Persistent id, for challenge/send and verify."))
     type = serializers.CharField(help_text=_("totp, backup_code, email, passkey or otp."))
     name = serializers.CharField()
-    label = serializers.CharField(
+    # A declared field, though Field.label shares its name: DRF's metaclass moves it off the class.
+    label = serializers.CharField(  # type: ignore[assignment]
         help_text=_('In words to show: "Authenticator app", "Email to d***@example.com".')
     )
     sends_code = serializers.BooleanField(help_text=_("Use challenge/send first."))
@@ -99,12 +100,12 @@ class ChallengeMethodSerializer(serializers.Serializer):
     )
 
 
-class ChallengeSerializer(serializers.Serializer):
+class ChallengeSerializer(serializers.Serializer[Any]):
     methods = ChallengeMethodSerializer(many=True)
     expires_at = serializers.DateTimeField()
 
 
-class SignInResultSerializer(serializers.Serializer):
+class SignInResultSerializer(serializers.Serializer[Any]):
     status = serializers.ChoiceField(choices=["ok", "challenge_required"])
     challenge = ChallengeSerializer(required=False)
     user = serializers.DictField(required=False)
@@ -114,7 +115,7 @@ def user_summary(user: Any) -> dict[str, Any]:
     return {"id": user.pk, get_user_model().USERNAME_FIELD: user.get_username()}
 
 
-class ClientConfigSerializer(serializers.Serializer):
+class ClientConfigSerializer(serializers.Serializer[Any]):
     sdk_url = serializers.CharField()
     client_id = serializers.CharField()
     token_field = serializers.CharField()
@@ -124,24 +125,24 @@ class ClientConfigSerializer(serializers.Serializer):
     )
 
 
-class ErrorSerializer(serializers.Serializer):
+class ErrorSerializer(serializers.Serializer[Any]):
     detail = serializers.CharField(required=False)
     code = serializers.CharField(required=False)
     challenge_url = serializers.CharField(required=False)
     non_field_errors = serializers.ListField(child=serializers.CharField(), required=False)
 
 
-class SentSerializer(serializers.Serializer):
+class SentSerializer(serializers.Serializer[Any]):
     status = serializers.ChoiceField(choices=["sent"])
     device = serializers.CharField()
 
 
-class StatusSerializer(serializers.Serializer):
+class StatusSerializer(serializers.Serializer[Any]):
     status = serializers.CharField()
     id = serializers.IntegerField()
 
 
-class FactorSerializer(serializers.Serializer):
+class FactorSerializer(serializers.Serializer[Any]):
     """One of the user's second factors (``trust.enrolment.Factor``)."""
 
     id = serializers.CharField(source="persistent_id", help_text=_("Persistent id."))
@@ -153,7 +154,7 @@ class FactorSerializer(serializers.Serializer):
     )
 
 
-class FactorListSerializer(serializers.Serializer):
+class FactorListSerializer(serializers.Serializer[Any]):
     factors = FactorSerializer(many=True)
     email_fallback = serializers.BooleanField(
         help_text=_("New devices are confirmed with an email code (no factor of their own).")
@@ -163,21 +164,21 @@ class FactorListSerializer(serializers.Serializer):
     )
 
 
-class TotpEnrolmentSerializer(serializers.Serializer):
+class TotpEnrolmentSerializer(serializers.Serializer[Any]):
     secret = serializers.CharField(help_text=_("Base32, for typing into an app."))
     otpauth_url = serializers.CharField()
     qr_svg = serializers.CharField(help_text=_("The otpauth URL as an inline SVG QR code."))
 
 
-class TotpConfirmSerializer(serializers.Serializer):
+class TotpConfirmSerializer(serializers.Serializer[Any]):
     token = serializers.CharField(max_length=16)
     name = serializers.CharField(max_length=64, required=False, default="Authenticator app")
 
 
-class BackupCodesSerializer(serializers.Serializer):
+class BackupCodesSerializer(serializers.Serializer[Any]):
     codes = serializers.ListField(child=serializers.CharField())
 
 
-class RecentSerializer(serializers.Serializer):
+class RecentSerializer(serializers.Serializer[Any]):
     status = serializers.ChoiceField(choices=["ok"])
     recent_until = serializers.DateTimeField()

@@ -24,7 +24,7 @@ class CanViewLoginChecks(BasePermission):
         return bool(request.user.has_perm(figures.PERMISSION))
 
 
-class StatsSerializer(serializers.Serializer):
+class StatsSerializer(serializers.Serializer[Any]):
     """The figures' shape, for the schema (documented key by key in the README)."""
 
     generated_at = serializers.DateTimeField()

@@ -28,12 +28,13 @@ class _GuardThrottle(SimpleRateThrottle):
     """Reads its rate from ``RUPT_GUARD["API_THROTTLE_RATES"][scope]`` (None: no limit),
     and counts on the shared cache (``RUPT_GUARD["CACHE"]``) so every worker agrees."""
 
-    @property  # type: ignore[override]
-    def cache(self) -> Any:
+    @property
+    def cache(self) -> Any:  # type: ignore[override]  # DRF's class attribute, read per call here
         return shared_cache()
 
     def get_rate(self) -> str | None:
-        return guard_settings.API_THROTTLE_RATES.get(self.scope)
+        rate: str | None = guard_settings.API_THROTTLE_RATES.get(self.scope)
+        return rate
 
     def get_cache_key(self, request: Any, view: Any) -> str | None:
         ident = self.identity(request, view)

@@ -318,7 +318,7 @@ def _flag(value: str | None) -> bool | None:
     return {"true": True, "1": True, "false": False, "0": False}.get((value or "").lower())
 
 
-class DeviceListView(generics.ListAPIView):
+class DeviceListView(generics.ListAPIView[Device]):
     """The caller's devices; staff add ``?scope=all`` (with ``user``, ``verified``,
     ``blocked`` filters) to list every user's."""
 
@@ -330,7 +330,7 @@ class DeviceListView(generics.ListAPIView):
         params = self.request.query_params
         queryset = Device.objects.select_related("user").order_by("-last_seen_at", "-pk")
         if params.get("scope") != "all":
-            return queryset.filter(user=self.request.user)
+            return queryset.filter(user=self.request.user)  # type: ignore[misc]  # IsAuthenticated
         if not self.request.user.has_perm("rupt_guard.view_device"):
             # The same permission as the admin's device list.
             raise PermissionDenied(_("You may not list every user's devices."))
@@ -344,7 +344,7 @@ class DeviceListView(generics.ListAPIView):
         return queryset
 
 
-class DeviceDetailView(generics.RetrieveUpdateAPIView):
+class DeviceDetailView(generics.RetrieveUpdateAPIView[Device]):
     """One of the caller's devices; PATCH renames it."""
 
     serializer_class = DeviceSerializer
@@ -352,7 +352,7 @@ class DeviceDetailView(generics.RetrieveUpdateAPIView):
     http_method_names = ["get", "patch", "head", "options"]
 
     def get_queryset(self) -> QuerySet[Device]:
-        return Device.objects.select_related("user").filter(user=self.request.user)
+        return Device.objects.select_related("user").filter(user=self.request.user)  # type: ignore[misc]  # IsAuthenticated
 
 
 class DeviceRevokeView(APIView):

@@ -15,7 +15,7 @@ import enum
 import logging
 import math
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.apps import apps
@@ -160,7 +160,7 @@ def _claim_cooldown(factor: Any) -> _Claim | None:
     return _Claim(previous)
 
 
-def _seconds_until(when: Any) -> int:
+def _seconds_until(when: datetime | None) -> int:
     if when is None:
         return 0
     return max(1, math.ceil((when - timezone.now()).total_seconds()))

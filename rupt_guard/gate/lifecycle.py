@@ -334,8 +334,8 @@ def _complete(
         # Rupt says new_device only once: a first challenge given up and passed at a later
         # sign-in is still this device's first verification, and the owner hears of it.
         trusted = device is not None and trust_browser
-        first_verification = trusted and device.verified_at is None  # type: ignore[union-attr]
-        if trusted:
+        first_verification = trusted and device is not None and device.verified_at is None
+        if trusted and device is not None:
             mark_verified(device, method, verified_with=factor.persistent_id)
         # Claimed while still pending: a challenge the sweep closed as expired (its owner
         # told "we did not let them in"), or ended otherwise, cannot pass after all.
@@ -449,7 +449,14 @@ def _set_user(request: HttpRequest, user: Any) -> None:
     """What ``request.user`` and ``await request.auser()`` answer for the rest of this request."""
     request.user = user
     if hasattr(request, "auser"):
-        request._acached_user = user  # the cache AuthenticationMiddleware's auser() reads
+        # Django 5.2's auser() reads this cache (a private name, not in the stubs); Django 6
+        # replaces auser itself in login() and alogin(), so both are set.
+        request._acached_user = user  # type: ignore[attr-defined]
+
+        async def auser() -> Any:
+            return user
+
+        request.auser = auser
 
 
 def _sign_in_of(check_pk: int | None) -> LoginCheck | None:

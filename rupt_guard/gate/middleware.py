@@ -111,7 +111,12 @@ class RuptGuardMiddleware:
             return self.__acall__(request)
         session = getattr(request, "session", None)
         mark = read_mark(session) if session is not None else None
-        if mark is not None and mark.pending and auth.SESSION_KEY in session:
+        if (
+            session is not None
+            and mark is not None
+            and mark.pending
+            and auth.SESSION_KEY in session
+        ):
             # A pending session never has auth keys in place. These came from before keys
             # were held (a rolling deploy) or from a login() that no receiver saw: hold
             # them now, before any later middleware or view reads request.user.
@@ -123,7 +128,12 @@ class RuptGuardMiddleware:
     async def __acall__(self, request: HttpRequest) -> HttpResponse:
         session = getattr(request, "session", None)
         mark = await aread_mark(session) if session is not None else None
-        if mark is not None and mark.pending and auth.SESSION_KEY in session:
+        if (
+            session is not None
+            and mark is not None
+            and mark.pending
+            and auth.SESSION_KEY in session
+        ):
             # As in __call__. No thread needed: the session is loaded, this only moves keys.
             lifecycle.hold_stray_keys(request, mark)
         response = await self.get_response(request)
@@ -135,7 +145,7 @@ class RuptGuardMiddleware:
     ) -> HttpResponse | None:
         session = getattr(request, "session", None)
         mark = read_mark(session) if session is not None else None
-        if mark is None:
+        if session is None or mark is None:
             return None
         # Only when the key rotated since the sign-in: one UPDATE, then never again.
         old_key = _rotated_from(session, mark)
@@ -158,7 +168,7 @@ class RuptGuardMiddleware:
         those that touch the database run in a thread."""
         session = getattr(request, "session", None)
         mark = await aread_mark(session) if session is not None else None
-        if mark is None:
+        if session is None or mark is None:
             return None
         old_key = _rotated_from(session, mark)
         if old_key and not await sync_to_async(follow_new_session_key)(session, old_key):

@@ -44,7 +44,8 @@ def recent_until(request: HttpRequest) -> float | None:
     mark = read_mark(request.session)
     if mark is None or mark.factor_at is None:
         return None
-    return mark.factor_at + guard_settings.STEP_UP_TIMEOUT
+    timeout: float = guard_settings.STEP_UP_TIMEOUT
+    return mark.factor_at + timeout
 
 
 # The authenticator-app secret offered to this session, until a first code confirms it: the

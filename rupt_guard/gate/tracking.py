@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from rupt_guard.gate.mark import note_tracked_key
 from rupt_guard.models import Device, DeviceSession, LoginCheck
+from rupt_guard.trust.sightings import concrete_field
 
 
 def _key_to_track(session: Any) -> str | None:
@@ -53,23 +54,25 @@ def remember_session_if_current(
         return True
     quote = connection.ops.quote_name
     link, table = DeviceSession._meta, Device._meta
-    columns = [link.get_field(name).column for name in ("device", "sign_in", "session_key")]
-    columns += [link.get_field("created_at").column, link.get_field("expires_at").column]
-    verified = f" AND {quote(table.get_field('verified_at').column)} IS NOT NULL"
+    columns = [
+        concrete_field(link, name).column
+        for name in ("device", "sign_in", "session_key", "created_at", "expires_at")
+    ]
+    verified = f" AND {quote(concrete_field(table, 'verified_at').column)} IS NOT NULL"
     # SQLite has no row locks: its one writer at a time gives the same order.
     lock = " FOR UPDATE" if connection.vendor == "postgresql" else ""
     sql = (
         f"INSERT INTO {quote(link.db_table)} ({', '.join(map(quote, columns))}) "  # noqa: S608
         f"SELECT {quote(table.pk.column)}, %s, %s, %s, %s FROM {quote(table.db_table)} "
         f"WHERE {quote(table.pk.column)} = %s "
-        f"AND {quote(table.get_field('blocked_at').column)} IS NULL"
+        f"AND {quote(concrete_field(table, 'blocked_at').column)} IS NULL"
         f"{verified if still_verified else ''}{lock} "
         f"ON CONFLICT ({quote(columns[2])}) DO UPDATE SET "
         + ", ".join(
             f"{quote(c)} = EXCLUDED.{quote(c)}" for c in (columns[0], columns[1], columns[4])
         )
     )
-    moment = link.get_field("created_at")
+    moment = concrete_field(link, "created_at")
     params = [
         check.pk,
         key,
@@ -79,7 +82,7 @@ def remember_session_if_current(
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        linked = cursor.rowcount == 1
+        linked: bool = cursor.rowcount == 1
     if linked:
         then()
         note_tracked_key(session, key)

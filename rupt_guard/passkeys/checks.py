@@ -9,19 +9,19 @@ from __future__ import annotations
 from typing import Any
 
 from django.apps import apps
-from django.core.checks import Error, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.urls import NoReverseMatch, reverse
 
 WEBAUTHN_APP = "django_otp_webauthn"
 
 
 @register(Tags.security)
-def check_passkeys(app_configs: Any = None, **kwargs: Any) -> list:
+def check_passkeys(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     if not apps.is_installed(WEBAUTHN_APP):
         return []
     from django_otp_webauthn.settings import app_settings
 
-    messages: list = []
+    messages: list[CheckMessage] = []
     if app_settings.OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN:
         messages.append(
             Error(

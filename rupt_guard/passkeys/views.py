@@ -320,9 +320,9 @@ class RegistrationCompleteView(Enrolment, CompleteCredentialRegistrationView):
     def post(self, *args: Any, **kwargs: Any) -> JsonResponse:
         state = self.get_state()
         try:
-            device = add_passkey(
-                self.request, self.user, self.get_helper(), state, self.request.data
-            )
+            # A DRF Request: django-otp-webauthn's views are DRF views.
+            data = self.request.data  # type: ignore[attr-defined]
+            device = add_passkey(self.request, self.user, self.get_helper(), state, data)
         except IntegrityError:
             # The credential id is unique: a response replayed, or an id another
             # account's passkey has.

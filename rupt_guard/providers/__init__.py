@@ -20,9 +20,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
+from rupt_guard.choices import ErrorReason
 from rupt_guard.conf import SETTING_NAME, guard_settings
 from rupt_guard.providers.base import (
-    ErrorReason,
     Identification,
     IdentificationProvider,
     InvalidToken,

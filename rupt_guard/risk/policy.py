@@ -37,6 +37,8 @@ class Rule:
 
     def verdict(self) -> Verdict:
         action = getattr(guard_settings, self.setting) if self.setting else self.action
+        if action is None:
+            raise TypeError(f"The rule for {self.reason!r} names neither a setting nor an action.")
         return Verdict(Decision(action), self.reason)
 
 
@@ -76,4 +78,5 @@ class DefaultPolicy:
 
 
 def get_policy() -> DefaultPolicy:
-    return guard_settings.POLICY()
+    policy: DefaultPolicy = guard_settings.POLICY()  # any class with decide(); see README
+    return policy

@@ -15,11 +15,11 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import URLPattern, path
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
-from rupt_guard.choices import ChallengeResult, Decision
+from rupt_guard.choices import ChallengeResult, Decision, ErrorReason
 from rupt_guard.models import Dashboard
 from rupt_guard.providers.breaker import State
 from rupt_guard.stats import charts, figures
@@ -97,10 +97,7 @@ def page_context(data: Figures) -> dict[str, Any]:
         ),
     ]
     error_items = sorted(
-        (
-            (figures.label_of(figures.ErrorReason, kind), n)
-            for kind, n in data.provider_errors.items()
-        ),
+        ((figures.label_of(ErrorReason, kind), n) for kind, n in data.provider_errors.items()),
         key=lambda item: -item[1],
     )
     return {
@@ -152,7 +149,7 @@ def page_context(data: Figures) -> dict[str, Any]:
 
 
 @admin.register(Dashboard)
-class DashboardAdmin(admin.ModelAdmin):
+class DashboardAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # not subscriptable at run time
     """Only a changelist URL, which is the dashboard; nothing reads the model's table."""
 
     template_name = "admin/rupt_guard/dashboard.html"
@@ -169,13 +166,13 @@ class DashboardAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def get_urls(self) -> list:
+    def get_urls(self) -> list[URLPattern]:
         info = self.opts.app_label, self.opts.model_name
         view = self.admin_site.admin_view(self.changelist_view)
         return [path("", view, name="{}_{}_changelist".format(*info))]
 
     def changelist_view(
-        self, request: HttpRequest, extra_context: dict | None = None
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied

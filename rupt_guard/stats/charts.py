@@ -145,7 +145,7 @@ def stacked_columns(
     ]
     for i, category in enumerate(categories):
         x = PLOT_LEFT + i * step + (step - bar) / 2
-        y = base
+        y: float = base
         for serie in series:
             value = serie.values[i]
             if not value:

@@ -77,12 +77,12 @@ def settled_before(now: datetime) -> datetime:
     return floor_hour(now - timeout - SETTLE_MARGIN)
 
 
-def _checks(start: datetime, end: datetime | None) -> QuerySet:
+def _checks(start: datetime, end: datetime | None) -> QuerySet[Any]:
     checks = LoginCheck.objects.filter(created_at__gte=start)  # rupt_guard_check_time
     return checks.filter(created_at__lt=end) if end is not None else checks
 
 
-def count_rows(start: datetime, end: datetime | None, now: datetime) -> QuerySet:
+def count_rows(start: datetime, end: datetime | None, now: datetime) -> QuerySet[Any]:
     """The checks of ``[start, end)`` grouped as ``CheckHour`` rows, by hour (UTC)."""
     timeout = timedelta(seconds=guard_settings.CHALLENGE_TIMEOUT)
     result = Case(
@@ -108,7 +108,7 @@ def count_rows(start: datetime, end: datetime | None, now: datetime) -> QuerySet
         default=Value(False),
         output_field=BooleanField(),
     )
-    return (
+    rows: QuerySet[Any] = (
         _checks(start, end)
         .annotate(
             hour=TruncHour("created_at", tzinfo=UTC),
@@ -120,6 +120,7 @@ def count_rows(start: datetime, end: datetime | None, now: datetime) -> QuerySet
         .annotate(checks=Count("pk"))
         .order_by()
     )
+    return rows
 
 
 def _bucket(bounds: tuple[int, ...], lookup: str, limit: Callable[[int], Any]) -> Case:
@@ -128,7 +129,7 @@ def _bucket(bounds: tuple[int, ...], lookup: str, limit: Callable[[int], Any]) -
     return Case(*whens, default=Value(len(bounds)), output_field=IntegerField())
 
 
-def histogram_rows(start: datetime, end: datetime | None) -> tuple[QuerySet, QuerySet]:
+def histogram_rows(start: datetime, end: datetime | None) -> tuple[QuerySet[Any], QuerySet[Any]]:
     """The checks of ``[start, end)`` as ``CheckHistogram`` rows: the provider's time (calls
     that went out only) and the time to pass a challenge."""
     hour = TruncHour("created_at", tzinfo=UTC)
@@ -158,7 +159,7 @@ def histogram_rows(start: datetime, end: datetime | None) -> tuple[QuerySet, Que
             ),
         )
     )
-    return tuple(  # type: ignore[return-value]
+    return tuple(
         rows.values(*HISTOGRAM_FIELDS).annotate(checks=Count("pk")).order_by()
         for rows in (provider, passed)
     )
@@ -201,7 +202,7 @@ def _watermark(default: datetime) -> datetime:
     return value.first() or default
 
 
-def _insert(model: Any, fields: tuple[str, ...], rows: QuerySet, using: str) -> None:
+def _insert(model: Any, fields: tuple[str, ...], rows: QuerySet[Any], using: str) -> None:
     """``INSERT INTO model (fields, checks) SELECT ... FROM (rows)``: one statement, in the
     database, however many rows. Columns are taken by name from the grouped query, so
     their order in Django's SELECT does not matter."""

@@ -8,6 +8,7 @@ import logging
 
 from django import template
 from django.shortcuts import resolve_url
+from django.template import Engine
 from django.urls import NoReverseMatch
 
 from rupt_guard.conf import guard_settings
@@ -37,7 +38,8 @@ def rupt_guard_identify(context: template.Context, form: str = "") -> str:
     if not consent_given(context.get("request")):
         return ""
     # What an inclusion tag does, after the consent question (the template's own engine).
-    identify = context.template.engine.get_template(IDENTIFY_TEMPLATE)
+    engine = context.template.engine if context.template is not None else Engine.get_default()
+    identify = engine.get_template(IDENTIFY_TEMPLATE)
     return identify.render(context.new(identify_context(context, form)))
 
 

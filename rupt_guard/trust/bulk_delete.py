@@ -60,7 +60,9 @@ def delete_rows(model: type[models.Model], keys: Sequence[Any], using: str) -> D
         return done
     connection = connections[using]
     *dependants, own = statements(model, using)
-    matches, params = _keys(connection, keys, model._meta.pk.rel_db_type(connection))
+    # django-stubs 5.2 lacks Field.rel_db_type (the column type of a key pointing here).
+    key_type = model._meta.pk.rel_db_type(connection)  # type: ignore[attr-defined]
+    matches, params = _keys(connection, keys, key_type)
     with connection.cursor() as cursor:
         for statement in dependants:
             cursor.execute(_sql(statement, matches), params)
@@ -124,7 +126,12 @@ def _relations(model: type[models.Model]) -> list[Any]:
 
 
 def _refers(
-    fk: models.ForeignKey, parent: type[models.Model], where: Where, *, is_batch: bool, qn: Any
+    fk: models.ForeignKey[Any, Any],
+    parent: type[models.Model],
+    where: Where,
+    *,
+    is_batch: bool,
+    qn: Any,
 ) -> Where:
     """The dependant rows whose ``fk`` points at one of ``parent``'s rows picked by ``where``."""
     column = f"{qn(fk.model._meta.db_table)}.{qn(fk.column)}"

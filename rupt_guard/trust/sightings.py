@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import IntegrityError, connections, router, transaction
+from django.db.models import Field
+from django.db.models.options import Options
 from django.utils import timezone
 
 from rupt_guard.client import ClientInfo
@@ -58,6 +60,15 @@ def _upserts(db: str) -> bool:
     )
 
 
+def concrete_field(meta: Options[Any], name: str) -> Field[Any, Any]:
+    """``meta.get_field(name)`` for a field with a column of this table (``get_field`` may
+    also answer a relation's reverse side or a generic key, which have none)."""
+    field = meta.get_field(name)
+    if not isinstance(field, Field) or not field.concrete:
+        raise TypeError(f"{meta.label}.{name} is not a column of {meta.db_table}")
+    return field
+
+
 def _upsert(row: Device, refreshed: list[str], db: str) -> tuple[Device, bool]:
     """A known device (most sign-ins) in one statement, a new one in two.
 
@@ -68,9 +79,9 @@ def _upsert(row: Device, refreshed: list[str], db: str) -> tuple[Device, bool]:
     quote = connection.ops.quote_name
     meta = Device._meta
     returning = ", ".join(quote(f.column) for f in meta.concrete_fields)
-    key = [meta.get_field("user"), meta.get_field("external_id")]
+    key = [concrete_field(meta, "user"), concrete_field(meta, "external_id")]
     key_values = [f.get_db_prep_save(f.pre_save(row, add=False), connection) for f in key]
-    changed = [meta.get_field(name) for name in refreshed]
+    changed = [concrete_field(meta, name) for name in refreshed]
     update = (
         f"UPDATE {quote(meta.db_table)} "  # noqa: S608 - names from _meta
         f"SET {', '.join(f'{quote(f.column)} = %s' for f in changed)} "

@@ -60,7 +60,7 @@ def trusted_session_required(view: Callable[..., HttpResponse]) -> Callable[...,
     return wrapper
 
 
-class RenameForm(forms.ModelForm):
+class RenameForm(forms.ModelForm):  # type: ignore[type-arg]  # not subscriptable at run time
     class Meta:
         model = Device
         fields = ["label"]
@@ -99,11 +99,11 @@ def blocked_by_someone_else(device: Device, user: Any) -> bool:
     if blocked_by is None:
         # Its actor's account was deleted since (the name stays): still not the user's.
         return bool(getattr(device, "blocked_by_name", ""))
-    return blocked_by != user.pk
+    return bool(blocked_by != user.pk)
 
 
 def unverified_are_challenged() -> bool:
-    return guard_settings.ON_UNVERIFIED_DEVICE == Decision.CHALLENGE
+    return bool(guard_settings.ON_UNVERIFIED_DEVICE == Decision.CHALLENGE)
 
 
 def last_seen(when: datetime, now: datetime) -> str:
@@ -149,7 +149,7 @@ class DeviceRow:
             last_seen=last_seen(device.last_seen_at, now),
             # Signing out a device that is neither trusted nor signed in would do nothing.
             can_forget=not blocked
-            and (is_current or device.verified_at is not None or device.has_sessions),
+            and (is_current or device.verified_at is not None or device.has_sessions),  # type: ignore[attr-defined]  # annotated by the page's query
             can_block=not blocked,
             can_unblock=blocked and not staff_block,
             blocked_by_staff=staff_block,
@@ -178,7 +178,7 @@ class DeviceListView(View):
     def get(self, request: HttpRequest) -> HttpResponse:
         now = timezone.now()
         current_pk = current_device_pk(request)
-        others = Device.objects.filter(user=request.user)
+        others = Device.objects.filter(user=request.user)  # type: ignore[misc]  # signed in: trusted_session_required
         if current_pk is not None:
             others = others.exclude(pk=current_pk)
         # A page is a count and one query on the (user, -last_seen_at) index for its ids

@@ -41,7 +41,7 @@ class ChallengeForm(OTPTokenForm):
         if len(choices) == 1:
             self.fields["otp_device"].initial = choices[0][0]
 
-    def device_choices(self, user: Any) -> list[tuple[str, str]]:  # type: ignore[override]
+    def device_choices(self, user: Any) -> list[tuple[str, str]]:
         """The factors this challenge offers, named by kind. django-otp calls this again
         when it re-renders a refused form, where its own list would show every device."""
         if not hasattr(self, "devices"):

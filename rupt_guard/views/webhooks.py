@@ -85,7 +85,9 @@ def _detach_or_free_the_id(device_id: str, replay_key: str) -> None:
 
 def _device_id(payload: dict[str, Any]) -> str | None:
     """Rupt's legacy payload is ``{"device": {"_id": ...}}``; also read a ``data`` envelope."""
-    data = payload.get("data") if isinstance(payload.get("data"), dict) else payload
+    data = payload.get("data")
+    if not isinstance(data, dict):
+        data = payload
     device = data.get("device")
     value = device.get("_id") or device.get("id") if isinstance(device, dict) else device
     # The provider's own id shape: nothing else is ever looked up (a NUL would fail the query).

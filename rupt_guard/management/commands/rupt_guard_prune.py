@@ -190,7 +190,8 @@ def _rate(rows: int, seconds: float) -> str:
 def _days(value: int | None, setting: str, option: str) -> int | None:
     if value is None:
         try:
-            return getattr(guard_settings, setting)  # validated by the settings object
+            days: int | None = getattr(guard_settings, setting)  # validated by the settings
+            return days
         except ImproperlyConfigured as exc:
             raise CommandError(str(exc)) from exc
     if value < 1:

@@ -43,7 +43,7 @@ class Command(BaseCommand):
         self.stdout.write(f"breaker: {breaker['state'] if breaker else 'unknown (cache down)'}")
 
 
-def _dumps(data: dict) -> str:
+def _dumps(data: dict[str, Any]) -> str:
     return json.dumps(data, indent=2, sort_keys=False)
 
 

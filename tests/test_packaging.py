@@ -1,9 +1,11 @@
-"""The wheel carries everything the app needs at run time."""
+"""The wheel carries everything the app needs at run time; the sdist, what its tests need."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -82,3 +84,56 @@ def test_wheel_installs_into_an_empty_environment_and_imports_without_settings(w
     version, location, complete = result.stdout.split()
     assert (version, complete) == ("0.1.0", "True")
     assert location.startswith(str(tmp_path / "env"))
+
+
+@pytest.fixture(scope="module")
+def sdist(tmp_path_factory) -> Path:
+    """The project's sdist, built in this interpreter by setuptools (no isolation, no download)."""
+    folder = tmp_path_factory.mktemp("sdist")
+    build = "import sys; from setuptools import build_meta; build_meta.build_sdist(sys.argv[1])"
+    subprocess.run(
+        [sys.executable, "-c", build, str(folder)], cwd=ROOT, check=True, capture_output=True
+    )
+    (built,) = folder.glob("rupt_guard-*.tar.gz")
+    return built
+
+
+def test_sdist_carries_the_tests_and_what_they_need(sdist):
+    with tarfile.open(sdist) as archive:
+        names = {name.partition("/")[2] for name in archive.getnames()}
+    tracked = subprocess.run(
+        ["git", "ls-files", "rupt_guard", "tests", "example_project", "benchmarks", "docs"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    needed = {"LICENSE", "CHANGELOG.md", "SECURITY.md", "README.md", "tox.ini", "pyproject.toml"}
+    assert "docs/versioning.md" in tracked and "tests/run.py" in tracked
+    assert (set(tracked) | needed) - names == set()
+    assert not any("__pycache__" in name or name.endswith(".pyc") for name in names)
+
+
+def test_tests_run_from_the_unpacked_sdist(sdist, tmp_path):
+    with tarfile.open(sdist) as archive:
+        archive.extractall(tmp_path, filter="data")
+    (unpacked,) = tmp_path.glob("rupt_guard-*")
+    # The sdist's own copy of the package comes first on the path, ahead of any install.
+    env = {**os.environ, "PYTHONPATH": str(unpacked), "RUPT_GUARD_TEST_DB": "sqlite"}
+    probe = "import rupt_guard; print(rupt_guard.__file__)"
+    where = subprocess.run(
+        [sys.executable, "-c", probe], cwd=unpacked, env=env, capture_output=True, text=True
+    )
+    assert where.stdout.startswith(str(unpacked)), where.stdout + where.stderr
+    some_tests = ["tests/test_policy.py", "tests/test_without_drf.py"]
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *some_tests],
+        cwd=unpacked,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert " passed" in result.stdout and "skipped" not in result.stdout

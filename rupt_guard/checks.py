@@ -351,7 +351,7 @@ def check_development_email(app_configs: Any = None, **kwargs: Any) -> list[Chec
 
 
 @register(Tags.urls)
-def check_urls(app_configs: Any = None, **kwargs: Any) -> list:
+def check_urls(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """A challenged sign-in is sent to ``rupt_guard:challenge``: without the URLs, a 500."""
     try:
         reverse("rupt_guard:challenge")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import inspect
 import socket
+from dataclasses import dataclass
 from typing import Any
 
 from django.apps import apps
@@ -252,7 +253,8 @@ def check_limits_and_delivery(app_configs: Any = None, **kwargs: Any) -> list[Ch
             )
         )
     codes_by_email = email_fallback and apps.is_installed("django_otp.plugins.otp_email")
-    backend = settings.EMAIL_BACKEND
+    mailer = default_mailer()
+    backend = mailer.backend
     if codes_by_email and not settings.DEBUG and backend.endswith(".dummy.EmailBackend"):
         messages.append(
             Error(
@@ -262,12 +264,12 @@ def check_limits_and_delivery(app_configs: Any = None, **kwargs: Any) -> list[Ch
                 id="rupt_guard.E012",
             )
         )
-    if codes_by_email and backend.endswith(".smtp.EmailBackend") and not settings.EMAIL_TIMEOUT:
+    if codes_by_email and backend.endswith(".smtp.EmailBackend") and not mailer.timeout:
         messages.append(
             Warning(
                 "EMAIL_TIMEOUT is not set while email codes are on: a mail server that stops "
                 "answering holds the worker sending a code for as long as the socket waits.",
-                hint="Set EMAIL_TIMEOUT (seconds), e.g. 10.",
+                hint="Set EMAIL_TIMEOUT (seconds), e.g. 10 (with MAILERS: the 'timeout' option).",
                 id="rupt_guard.W011",
             )
         )
@@ -286,20 +288,52 @@ def check_limits_and_delivery(app_configs: Any = None, **kwargs: Any) -> list[Ch
     return messages
 
 
-def _codes_go_by_smtp() -> bool:
-    return bool(
-        guard_settings.EMAIL_FALLBACK
-        and apps.is_installed("django_otp.plugins.otp_email")
-        and settings.EMAIL_BACKEND.endswith(".smtp.EmailBackend")
+@dataclass(frozen=True)
+class Mailer:
+    backend: str
+    host: str
+    port: int
+    timeout: float | None
+
+
+def default_mailer() -> Mailer:
+    """How Django sends the code emails: ``MAILERS["default"]`` where a site defines
+    ``MAILERS`` (Django 6.1+, where reading an ``EMAIL_*`` setting then raises), else the
+    ``EMAIL_*`` settings."""
+    mailers = getattr(settings, "MAILERS", None)
+    if mailers is None:
+        return Mailer(
+            settings.EMAIL_BACKEND,
+            settings.EMAIL_HOST,
+            int(settings.EMAIL_PORT),
+            settings.EMAIL_TIMEOUT,
+        )
+    config = mailers.get("default", {})
+    options = config.get("OPTIONS", {})
+    # Django's SMTP backend under MAILERS: port 465 with use_ssl, 587 with use_tls, else 25.
+    port = options.get("port") or (
+        465 if options.get("use_ssl") else 587 if options.get("use_tls") else 25
+    )
+    return Mailer(
+        config.get("BACKEND", "django.core.mail.backends.smtp.EmailBackend"),
+        options.get("host", ""),
+        int(port),
+        options.get("timeout"),
     )
 
 
-def mail_server_error(timeout: float = 3) -> OSError | None:
-    """Why a connection to ``EMAIL_HOST:EMAIL_PORT`` fails (nothing is sent), or None."""
+def _codes_go_by_smtp(mailer: Mailer) -> bool:
+    return bool(
+        guard_settings.EMAIL_FALLBACK
+        and apps.is_installed("django_otp.plugins.otp_email")
+        and mailer.backend.endswith(".smtp.EmailBackend")
+    )
+
+
+def mail_server_error(mailer: Mailer, timeout: float = 3) -> OSError | None:
+    """Why a connection to the mailer's host and port fails (nothing is sent), or None."""
     try:
-        with socket.create_connection(
-            (settings.EMAIL_HOST, int(settings.EMAIL_PORT)), timeout=timeout
-        ):
+        with socket.create_connection((mailer.host, mailer.port), timeout=timeout):
             return None
     except OSError as exc:
         return exc
@@ -308,14 +342,15 @@ def mail_server_error(timeout: float = 3) -> OSError | None:
 @register(Tags.security, deploy=True)
 def check_mail_server(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """``check --deploy`` (and ``rupt_guard_check``): does the SMTP server take connections?"""
-    if not _codes_go_by_smtp():
+    mailer = default_mailer()
+    if not _codes_go_by_smtp(mailer):
         return []
-    exc = mail_server_error()
+    exc = mail_server_error(mailer)
     if exc is None:
         return []
     return [
         Error(
-            f"The mail server {settings.EMAIL_HOST}:{settings.EMAIL_PORT} refused or did "
+            f"The mail server {mailer.host}:{mailer.port} refused or did "
             f"not answer ({exc.strerror or type(exc).__name__}): email codes cannot be sent.",
             hint="Check EMAIL_HOST and EMAIL_PORT, or turn RUPT_GUARD['EMAIL_FALLBACK'] off.",
             id="rupt_guard.E012",
@@ -332,14 +367,15 @@ def check_development_email(app_configs: Any = None, **kwargs: Any) -> list[Chec
     laptop rarely runs: the first challenge's code never leaves and a user with no other
     factor (the only superuser) is locked out. A loopback port answers at once, so this
     costs nothing on every ``runserver`` start; a remote server is ``--deploy``'s E012."""
-    if not (settings.DEBUG and _codes_go_by_smtp() and settings.EMAIL_HOST in LOOPBACK_HOSTS):
+    mailer = default_mailer()
+    if not (settings.DEBUG and _codes_go_by_smtp(mailer) and mailer.host in LOOPBACK_HOSTS):
         return []
-    exc = mail_server_error(timeout=0.5)
+    exc = mail_server_error(mailer, timeout=0.5)
     if exc is None:
         return []
     return [
         Warning(
-            f"EMAIL_BACKEND sends by SMTP to {settings.EMAIL_HOST}:{settings.EMAIL_PORT}, which "
+            f"EMAIL_BACKEND sends by SMTP to {mailer.host}:{mailer.port}, which "
             f"refuses connections ({exc.strerror or type(exc).__name__}): the challenge's "
             "email code cannot be sent, and a user with no other second factor cannot sign in.",
             hint="In development set EMAIL_BACKEND = "

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import timedelta
 
+import django
 import pytest
 from django.core.checks import WARNING, run_checks
 from django.core.exceptions import ImproperlyConfigured
@@ -311,6 +313,27 @@ def test_smtp_without_a_timeout_and_a_refusing_server(settings):
         settings.EMAIL_PORT = server.getsockname()[1]
         deploy = {m.id for m in run_checks(include_deployment_checks=True)}
         assert "rupt_guard.E012" not in deploy
+
+
+@pytest.mark.skipif(django.VERSION < (6, 1), reason="MAILERS is new in Django 6.1")
+def test_the_mail_checks_read_mailers_where_a_site_defines_them(settings, db):
+    # db: on Django 6.1 the model checks ask SQLite whether it has JSON (a connection).
+    # With MAILERS defined, Django 6.1 raises on any read of EMAIL_BACKEND, EMAIL_HOST...
+    settings.RUPT_GUARD = {"API_SECRET": "s", "CLIENT_ID": "c"}
+    settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.dummy.EmailBackend"}}
+    assert check_ids() == {"rupt_guard.E012"}
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free_port = probe.getsockname()[1]
+    # No BACKEND: Django's SMTP backend, here with no timeout and a port nobody listens on.
+    settings.MAILERS = {"default": {"OPTIONS": {"host": "127.0.0.1", "port": free_port}}}
+    assert check_ids() == {"rupt_guard.W011"}
+    settings.MAILERS = {
+        "default": {"OPTIONS": {"host": "127.0.0.1", "port": free_port, "timeout": 10}}
+    }
+    assert check_ids() == set()
+    deploy = {m.id for m in run_checks(include_deployment_checks=True) if m.id.startswith("rupt_")}
+    assert "rupt_guard.E012" in deploy
 
 
 def test_a_canonical_address_is_needed_in_production(settings):

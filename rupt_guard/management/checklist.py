@@ -21,7 +21,7 @@ from django.shortcuts import resolve_url
 from django.test import Client
 from django.urls import NoReverseMatch, reverse
 
-from rupt_guard.checks import mail_server_error
+from rupt_guard.checks import default_mailer, mail_server_error
 from rupt_guard.conf import guard_settings
 
 # The hidden field the identify tag renders (rupt_guard/identify.html).
@@ -199,7 +199,8 @@ def email_delivery() -> Item:
     name = "email"
     if not (guard_settings.EMAIL_FALLBACK and apps.is_installed("django_otp.plugins.otp_email")):
         return Item(name, Status.SKIP, "codes are not sent by email (EMAIL_FALLBACK or otp_email)")
-    backend = settings.EMAIL_BACKEND
+    mailer = default_mailer()
+    backend = mailer.backend
     if backend.endswith(".dummy.EmailBackend"):
         return Item(
             name,
@@ -218,8 +219,8 @@ def email_delivery() -> Item:
             "Configure real email (SMTP) for production.",
         )
     if backend.endswith(".smtp.EmailBackend"):
-        address = f"{settings.EMAIL_HOST}:{settings.EMAIL_PORT}"
-        exc = mail_server_error(timeout=3)
+        address = f"{mailer.host}:{mailer.port}"
+        exc = mail_server_error(mailer, timeout=3)
         if exc is not None:
             reason = exc.strerror or type(exc).__name__
             fix = "Check EMAIL_HOST and EMAIL_PORT."

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.checks import Tags, Warning, register
+from django.core.checks import CheckMessage, Tags, Warning, register
 from django.utils.module_loading import import_string
 
 from rupt_guard.allauth.adapter import CHECK_STAGE, GATE_STAGE
 
 
 @register(Tags.security)
-def check_allauth(app_configs: Any = None, **kwargs: Any) -> list:
+def check_allauth(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     from allauth.account import app_settings as account_settings
     from allauth.account.adapter import get_adapter
 
     from rupt_guard.allauth.forms import IdentifyFormMixin
 
-    messages: list = []
+    messages: list[CheckMessage] = []
     stages = get_adapter().get_login_stages()
     if CHECK_STAGE not in stages or GATE_STAGE not in stages:
         messages.append(

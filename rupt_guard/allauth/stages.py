@@ -203,9 +203,10 @@ def _headless_challenge(request: Any, user: Any) -> HttpResponse:
     mark = read_mark(request.session)
     body = challenge_body(user, mark.expires_at if mark is not None else None)
     flow = {"id": "rupt_guard_challenge", "is_pending": True, **body["challenge"]}
-    return APIResponse(
+    response: HttpResponse = APIResponse(
         request,
         data={"flows": [flow]},
         meta={"is_authenticated": False},
         status=HTTPStatus.UNAUTHORIZED,
     )
+    return response

@@ -136,7 +136,7 @@ class RuptGuardMiddleware:
         ):
             # As in __call__. No thread needed: the session is loaded, this only moves keys.
             lifecycle.hold_stray_keys(request, mark)
-        response = await self.get_response(request)
+        response: HttpResponse = await self.get_response(request)
         sign_in.warn_if_password_unused(request)
         return response
 

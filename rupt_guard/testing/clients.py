@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from django.conf import settings
 from django.contrib import auth
 from django.core import mail
-from django.http import HttpResponse
+from django.http import HttpResponseBase
 from django.shortcuts import resolve_url
 from django.test import Client, RequestFactory
 from django.urls import reverse
@@ -180,7 +180,7 @@ def blocked_sign_in(client: Client, user: Any, fake: FakeRupt, **kwargs: Any) ->
     return refused
 
 
-def pass_challenge(client: Client, *, next: str | None = None) -> HttpResponse:
+def pass_challenge(client: Client, *, next: str | None = None) -> HttpResponseBase:
     """Complete the pending challenge of ``client`` as its user would; return the response.
 
     Through the site's challenge page with a real code: an authenticator app's current code
@@ -224,17 +224,20 @@ def _backend_of(user: Any) -> str:
 
 def _set_session_cookie(client: Client, key: str | None) -> None:
     """What ``Client.force_login()`` does with the session it saved."""
+    if key is None:
+        raise SignInError("The test client's session was not saved: it has no key.")
     name = settings.SESSION_COOKIE_NAME
     client.cookies[name] = key
-    client.cookies[name].update(
-        {
-            "max-age": None,
-            "path": "/",
-            "domain": settings.SESSION_COOKIE_DOMAIN,
-            "secure": settings.SESSION_COOKIE_SECURE or None,
-            "expires": None,
-        }
-    )
+    # Any: a Morsel takes None for "not set" at run time (as force_login() passes it),
+    # where typeshed's Morsel.update() asks for strings.
+    attributes: dict[str, Any] = {
+        "max-age": None,
+        "path": "/",
+        "domain": settings.SESSION_COOKIE_DOMAIN,
+        "secure": settings.SESSION_COOKIE_SECURE or None,
+        "expires": None,
+    }
+    client.cookies[name].update(attributes)
 
 
 def _pending_user(client: Client) -> Any:
@@ -242,6 +245,8 @@ def _pending_user(client: Client) -> Any:
     if mark is None or not mark.pending or mark.expired():
         raise SignInError("This client has no pending sign-in to complete.")
     user_pk = mark.auth.get(auth.SESSION_KEY)
+    if user_pk is None:
+        raise SignInError("This client's pending sign-in names no user.")
     return auth.get_user_model()._default_manager.get(pk=user_pk)
 
 
@@ -296,7 +301,7 @@ def _emailed_code(client: Client, url: str, user: Any, factor: Any) -> str:
         client.post(url, {"otp_device": factor.persistent_id, "otp_challenge": "1"})
     address = account_email(user) or getattr(factor, "email", "")
     for message in reversed(mail.outbox):
-        found = CODE.search(message.body)
+        found = CODE.search(str(message.body))
         if found and (not address or address in message.to):
             return found.group(1)
     raise SignInError("No code was emailed (is the email backend locmem, as in tests?).")

@@ -104,7 +104,9 @@ class FakeRupt:
         with self.lock:
             self.faults.append(Answer(status, body, trickle))
 
-    def answer(self, method: str, path: str, headers: dict[str, str], raw: bytes, port: int):
+    def answer(
+        self, method: str, path: str, headers: dict[str, str], raw: bytes, port: int
+    ) -> Answer:
         try:
             body = json.loads(raw or b"null")
         except ValueError:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from django.conf import settings
-from django.http import HttpResponse
+from django.http import HttpResponseBase
 from django.test import Client, override_settings
 
 from rupt_guard.testing import clients
@@ -82,6 +82,6 @@ class RuptGuardTestMixin:
         """A sign-in through the gate, decided by the site's policy (``testing.sign_in``)."""
         return clients.sign_in(client or Client(), user, self.fake_rupt, **kwargs)
 
-    def pass_challenge(self, client: Client, *, next: str | None = None) -> HttpResponse:
+    def pass_challenge(self, client: Client, *, next: str | None = None) -> HttpResponseBase:
         """Complete ``client``'s pending challenge with a real code, as its user would."""
         return clients.pass_challenge(client, next=next)

@@ -36,7 +36,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(
         INI_SWITCH,
         "rupt_guard: make every force_login() of the test clients a verified sign-in.",
-        type="bool",
+        # mypy 1.19 reads the Literal "bool" pytest's stubs ask for as a type's name.
+        type="bool",  # type: ignore[maybe-unrecognized-str-typeform]
         default=False,
     )
 
@@ -83,7 +84,7 @@ def rupt_sign_in(fake_rupt: FakeRupt, rupt_guard_user: Any) -> Callable[..., Sig
 
     from rupt_guard.testing import clients
 
-    helpers = {
+    helpers: dict[State | None, Callable[..., SignIn]] = {
         "verified": clients.verified_sign_in,
         "pending": clients.pending_sign_in,
         "blocked": clients.blocked_sign_in,

@@ -116,7 +116,7 @@ class WithoutDRF(importlib.abc.MetaPathFinder):
 
 
 sys.meta_path.insert(0, WithoutDRF())
-from tests.fake_rupt import start_fake_rupt
+from rupt_guard.testing.fake_rupt import start_fake_rupt
 
 fake, server = start_fake_rupt()
 os.environ["FAKE_RUPT_URL"] = fake.url

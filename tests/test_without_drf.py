@@ -162,10 +162,26 @@ print("DRF imported:", sorted(m for m in sys.modules if m.startswith("rest_frame
 """
 
 
-def run_site(tmp_path: Path, urls: str, scenario: str) -> subprocess.CompletedProcess[str]:
+# rupt_guard.allauth beside django-allauth, wired as docs/allauth.md says.
+ALLAUTH = """
+INSTALLED_APPS += ["allauth", "allauth.account", "allauth.mfa", "rupt_guard.allauth"]
+MIDDLEWARE += ["allauth.account.middleware.AccountMiddleware"]
+ACCOUNT_ADAPTER = "rupt_guard.allauth.adapter.AccountAdapter"
+ACCOUNT_FORMS = {"login": "rupt_guard.allauth.forms.LoginForm"}
+"""
+
+CHECK = """
+call_command("check")
+print("DRF imported:", sorted(m for m in sys.modules if m.startswith("rest_framework")))
+"""
+
+
+def run_site(
+    tmp_path: Path, urls: str, scenario: str, settings: str = SETTINGS
+) -> subprocess.CompletedProcess[str]:
     site = tmp_path / "site"
     (site / "registration").mkdir(parents=True, exist_ok=True)
-    (site / "site_settings.py").write_text(SETTINGS)
+    (site / "site_settings.py").write_text(settings)
     (site / "site_urls.py").write_text(urls)
     (site / "registration" / "login.html").write_text("{{ form }}")
     env = {
@@ -206,3 +222,21 @@ def test_mounting_the_api_without_drf_says_to_install_the_api_extra(tmp_path):
     assert last_line.startswith("django.core.exceptions.ImproperlyConfigured: rupt_guard.api")
     assert 'pip install "rupt-guard[api]"' in last_line
     assert "No module named 'rest_framework'" in result.stderr  # the cause, chained
+
+
+def test_the_allauth_stages_and_the_testing_kit_need_no_drf(tmp_path):
+    scenario = "import rupt_guard.testing.plugin, rupt_guard.allauth.stages\n" + CHECK
+    result = run_site(tmp_path, URLS, scenario, SETTINGS + ALLAUTH)
+
+    assert result.returncode == 0, result.stderr
+    assert "DRF imported: []" in result.stdout
+
+
+def test_allauth_headless_without_drf_is_a_system_check_error(tmp_path):
+    headless = SETTINGS + ALLAUTH + 'INSTALLED_APPS += ["allauth.headless"]\n'
+    result = run_site(tmp_path, URLS, CHECK, headless)
+
+    assert result.returncode != 0
+    assert "SystemCheckError" in result.stderr
+    assert "(rupt_guard.E015) allauth.headless is installed" in result.stderr
+    assert 'pip install "rupt-guard[api]"' in result.stderr

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
-from django.core.checks import CheckMessage, Tags, Warning, register
+from django.apps import apps
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.utils.module_loading import import_string
 
 from rupt_guard.allauth.adapter import CHECK_STAGE, GATE_STAGE
@@ -42,4 +44,24 @@ def check_allauth(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
                 id="rupt_guard.W019",
             )
         )
+    if apps.is_installed("allauth.headless") and not _has_rest_framework():
+        messages.append(
+            Error(
+                "allauth.headless is installed, and a headless sign-in rupt_guard challenges "
+                "is completed through rupt_guard's REST API, which needs Django REST "
+                "framework: it is not installed, so that sign-in could not be held.",
+                hint='Install the api extra (pip install "rupt-guard[api]") and mount '
+                'include("rupt_guard.api.urls"), or remove allauth.headless.',
+                id="rupt_guard.E015",
+            )
+        )
     return messages
+
+
+def _has_rest_framework() -> bool:
+    """Imported, not looked up: the same answer as rupt_guard.api's own import gets."""
+    try:
+        importlib.import_module("rest_framework")
+    except ImportError:
+        return False
+    return True

@@ -171,7 +171,8 @@ def not_signed_in(request: Any, user: Any, next_url: str) -> HttpResponse:
     if is_headless_request(request):
         from allauth.headless.base.response import AuthenticationResponse
 
-        return AuthenticationResponse(request)  # 401: not authenticated
+        response: HttpResponse = AuthenticationResponse(request)  # 401: not authenticated
+        return response
     return _to_login(request)
 
 

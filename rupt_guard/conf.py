@@ -21,117 +21,421 @@ from django.utils.module_loading import import_string
 
 SETTING_NAME = "RUPT_GUARD"
 
+# Every key and its default; what each takes and means is in SETTING_DOCS below, and the
+# manual's settings reference (docs/settings.md) is generated from both, so it cannot drift.
 DEFAULTS: dict[str, Any] = {
-    # Which identification provider completes the browser's token: "rupt", "local", the
-    # dotted path of an IdentificationProvider subclass, or {"BACKEND": ..., "OPTIONS":
-    # {...}}. Each provider declares its options (see rupt_guard.providers).
     "PROVIDER": "rupt",
-    # Milliseconds the browser waits for identify() before submitting without a token.
     "IDENTIFY_TIMEOUT_MS": 3000,
     "TOKEN_FIELD": "rupt_identification",
     "METADATA_VERIFIED_FIELD": "2fa_verified",
-    # Callable (or its dotted path) turning a user into Rupt's account id string.
     "ACCOUNT_ID": "rupt_guard.conf.default_account_id",
-    # Policy: each "allow", "challenge" or "block".
     "ON_NEW_DEVICE": "challenge",
     "ON_UNVERIFIED_DEVICE": "challenge",
     "ON_MISSING_TOKEN": "challenge",
     "ON_PROVIDER_ERROR": "challenge",
-    # A sign-in whose device was not identified because CONSENT said no.
     "ON_NO_CONSENT": "challenge",
     "ON_BLOCKED_DEVICE": "block",
-    # The sign-in that ends a signup (django-allauth's login right after it): the account
-    # is seconds old and has no factor yet, so challenging it proves nothing.
     "ON_SIGNUP": "allow",
-    # None, seconds or a timedelta: an older verification counts as none.
     "VERIFICATION_MAX_AGE": None,
-    # Also accept a verification recorded in Rupt's device metadata for this account.
     "TRUST_RUPT_METADATA": False,
     "POLICY": "rupt_guard.policy.DefaultPolicy",
-    # Seconds a challenged session may stay pending before it is signed out.
     "CHALLENGE_TIMEOUT": 600,
-    # Send an email code to the account address when the user has no OTP device.
     "EMAIL_FALLBACK": True,
-    # Where "Back to the site" on rupt_guard's pages leads: a URL name or path; None hides it.
     "HOME_URL": "/",
-    # Seconds a verified second factor counts as recent: adding or removing a factor, or
-    # new backup codes, need one verified this recently in the session (a step-up).
     "STEP_UP_TIMEOUT": 300,
-    # How many backup codes one set has.
     "BACKUP_CODE_COUNT": 10,
-    # URL names a pending session may still reach, besides the challenge itself.
     "PENDING_ALLOWED_URL_NAMES": [
         "logout",
         "admin:logout",
         "rupt_guard:logout",
         "rupt_guard:not_me",
     ],
-    # A password change clears the verification of all of the user's devices.
     "REVOKE_ON_PASSWORD_CHANGE": True,
-    # Emails to the account: a new device signed in; a sign-in stopped at the challenge.
     "NOTIFY_NEW_DEVICE": True,
     "NOTIFY_UNCONFIRMED_SIGN_IN": True,
-    # Email the account when its second factors change (added, removed, new backup codes).
     "NOTIFY_FACTOR_CHANGES": True,
-    # Seconds the "this wasn't me" link in those emails stays valid.
     "NOT_ME_LINK_MAX_AGE": 7 * 24 * 3600,
-    # Wrong codes in one pending session before the "unconfirmed sign-in" email goes out.
     "FAILED_CODES_BEFORE_NOTICE": 3,
-    # Callable (or dotted path) ip -> approximate place (str) for the devices page; or None.
     "PLACE_FOR_IP": None,
-    # REST API: DRF throttle rates per scope: "login" per client address, "login_account"
-    # per account name, "challenge" per user.
     "API_THROTTLE_RATES": {"login": "10/min", "login_account": "20/min", "challenge": "10/min"},
-    # Callable (or dotted path) (request, user) -> dict merged into the API's sign-in
-    # answer once the gate is passed: the place to issue a site's own API token.
     "LOGIN_RESPONSE": None,
-    # Days rupt_guard_prune keeps login checks, and devices not seen.
     "LOGIN_CHECK_RETENTION_DAYS": 180,
-    # Apply the retention without a cron line: a small prune step after a sign-in, at most
-    # once an hour across every worker (rupt_guard_prune still drains everything).
     "PRUNE_AFTER_SIGN_IN": False,
     "DEVICE_RETENTION_DAYS": 365,
-    # Callable (or dotted path) (request) -> client address, used for every record and
-    # throttle. The default trusts REMOTE_ADDR alone; behind a proxy use
-    # "rupt_guard.client.forwarded_for" with TRUSTED_PROXIES, or django-ipware.
     "CLIENT_IP": "rupt_guard.client.remote_addr",
-    # Addresses or networks of the reverse proxies whose X-Forwarded-For is believed.
     "TRUSTED_PROXIES": [],
-    # Callable (or dotted path) request -> bool, decided on the server: may the browser's
-    # device be identified? None: always (security as a legitimate interest).
     "CONSENT": None,
-    # How client addresses are stored (devices, checks, emails): "full", "truncated"
-    # (IPv4 /24, IPv6 /48) or "none". Limits and PLACE_FOR_IP still see the full address.
     "IP_ADDRESSES": "full",
-    # The cache alias for state shared by every worker (throttles, code limits).
     "CACHE": "default",
-    # A backend that checks the password (and may take other credentials) for
-    # RuptGuardBackend, e.g. allauth's; None: ModelBackend's own check.
     "PASSWORD_BACKEND": None,
-    # URL names where a password alone is a complete sign-in (HTTP Basic, obtain_auth_token).
-    # Each one skips the second factor: see "Security model" in the README.
     "PASSWORD_ONLY_VIEWS": [],
-    # DRF authentication classes whose tokens the site issues only after the gate (from
-    # LOGIN_RESPONSE): IsDeviceVerified trusts request.auth from these and no others.
     "TOKEN_AUTHENTICATION_CLASSES": [],
-    # Sign-ins that reach the provider (the password was right), per account and per
-    # client address: "N/period" with period s, m, h or d (e.g. "20/h", "10/15m"), or None.
     "SIGN_IN_RATES": {"account": "20/h", "address": "100/h"},
-    # The circuit breaker: after this many provider outages within BREAKER_WINDOW seconds,
-    # no call for BREAKER_COOLDOWN seconds (ON_PROVIDER_ERROR applies at once).
     "BREAKER_FAILURES": 5,
     "BREAKER_WINDOW": 30,
     "BREAKER_COOLDOWN": 30,
-    # Rupt's webhook signing secret ("whsec_..."), or a list of them while rotating.
     "WEBHOOK_SECRET": None,
-    # Wrong codes per account, across every factor and both the HTML and API challenge.
     "WRONG_CODE_RATE": "10/15m",
-    # Risky settings the site has weighed and accepts, by key (e.g. ["ON_MISSING_TOKEN"]):
-    # silences the system check that refuses them.
     "ACCEPTED_RISKS": [],
-    # The site's canonical address for links in emails ("https://example.com"); else the
-    # Sites framework's current site. Never the request's Host header.
     "SITE_URL": None,
+}
+
+
+@dataclass(frozen=True)
+class SettingDoc:
+    """What a setting (or a provider's option) takes and means, for the settings reference.
+
+    ``meaning`` is Markdown; its links are relative to the manual's docs/ folder.
+    """
+
+    kind: str
+    meaning: str
+
+
+# One entry per key of DEFAULTS (tests/test_docs.py holds them to each other), in the
+# order the reference lists them.
+SETTING_DOCS: dict[str, SettingDoc] = {
+    "PROVIDER": SettingDoc(
+        "name, dotted path or dict",
+        (
+            '`"rupt"`, `"local"`, the dotted path of an `IdentificationProvider` subclass, '
+            'or `{"BACKEND": one of those, "OPTIONS": {...}}` (see '
+            "[Providers](providers.md))."
+        ),
+    ),
+    "IDENTIFY_TIMEOUT_MS": SettingDoc(
+        "int (milliseconds)",
+        "How long the browser waits for `identify()` before submitting without a token.",
+    ),
+    "TOKEN_FIELD": SettingDoc(
+        "str",
+        "The POST field carrying the identification token.",
+    ),
+    "METADATA_VERIFIED_FIELD": SettingDoc(
+        "str",
+        "Rupt device-metadata key recording second-factor verifications.",
+    ),
+    "ACCOUNT_ID": SettingDoc(
+        "callable or dotted path",
+        (
+            "Callable (or dotted path) giving Rupt's account id for a user; default "
+            "`str(user.pk)`. With `TRUST_RUPT_METADATA`, an id that means the same person "
+            "on every site of the Rupt project (`rupt_guard.W009`)."
+        ),
+    ),
+    "ON_NEW_DEVICE": SettingDoc(
+        '"allow", "challenge" or "block"',
+        "Policy for a device Rupt has never seen on this account.",
+    ),
+    "ON_UNVERIFIED_DEVICE": SettingDoc(
+        '"allow", "challenge" or "block"',
+        "Policy for a known device never verified (or verified too long ago).",
+    ),
+    "ON_MISSING_TOKEN": SettingDoc(
+        '"allow", "challenge" or "block"',
+        (
+            "Policy when the token is missing, malformed, unknown to Rupt or already used. "
+            '`"allow"` is an error (`rupt_guard.E010`) unless listed in `ACCEPTED_RISKS`.'
+        ),
+    ),
+    "ON_PROVIDER_ERROR": SettingDoc(
+        '"allow", "challenge" or "block"',
+        (
+            "Policy when Rupt times out, cannot be reached, refuses your secret or plan "
+            "(401/403/428), answers 429, 5xx or garbage, or is not called because the "
+            'circuit breaker is open. `"allow"` is an error (`rupt_guard.E010`) unless '
+            "listed in `ACCEPTED_RISKS`."
+        ),
+    ),
+    "ON_BLOCKED_DEVICE": SettingDoc(
+        '"allow", "challenge" or "block"',
+        "Policy for a device staff or the user blocked.",
+    ),
+    "ON_SIGNUP": SettingDoc(
+        '"allow", "challenge" or "block"',
+        (
+            "Policy for the login that ends a signup, as django-allauth marks it "
+            "(`signup=True`, with [`rupt_guard.allauth`](allauth.md)); reason `signed_up`, "
+            "before every other rule: the account is seconds old and has no factor to "
+            'verify. `"challenge"` sends new accounts to an emailed code.'
+        ),
+    ),
+    "ON_NO_CONSENT": SettingDoc(
+        '"allow", "challenge" or "block"',
+        (
+            "Policy for a sign-in whose device was not identified because `CONSENT` said no "
+            "(reason `no_consent`; checked before the missing-token rule, so it never "
+            'weakens `ON_MISSING_TOKEN`). `"allow"` is an error (`rupt_guard.E010`) unless '
+            "listed in `ACCEPTED_RISKS`: whoever has the password can decline consent."
+        ),
+    ),
+    "CONSENT": SettingDoc(
+        "callable, dotted path or None",
+        (
+            "Callable or dotted path `(request) -> bool`, decided on the server: may this "
+            "browser's device be identified? `None` means always (security as a legitimate "
+            "interest). When it says no, `{% rupt_guard_identify %}` renders nothing (no "
+            'script, no field), the API\'s `GET login/` answers `"identify": false`, any '
+            "token posted is ignored (Rupt is not called), and the sign-in is recorded with "
+            "the reason `no_consent`. A callable that raises is logged and counts as a no."
+        ),
+    ),
+    "IP_ADDRESSES": SettingDoc(
+        '"full", "truncated" or "none"',
+        (
+            "How client addresses are stored in devices, login checks and the emails that "
+            'show them: `"full"`, `"truncated"` (IPv4 /24, IPv6 /48) or `"none"`. Applied '
+            "before anything is written; the sign-in limits and `PLACE_FOR_IP` still see "
+            "the request's whole address."
+        ),
+    ),
+    "PRUNE_AFTER_SIGN_IN": SettingDoc(
+        "bool",
+        (
+            "Apply the retention settings without a cron line: a small prune step (500 rows "
+            "per table) after a sign-in, at most once an hour across every worker (shared "
+            "cache). `rupt_guard_prune` still drains everything. The login-check list in "
+            "the admin shows the retention in force and the oldest rows kept."
+        ),
+    ),
+    "ACCEPTED_RISKS": SettingDoc(
+        "list of keys",
+        (
+            "Keys whose risky value the site has weighed and accepts, silencing the check "
+            'that refuses it: `"ON_MISSING_TOKEN"`, `"ON_PROVIDER_ERROR"`, '
+            '`"ON_NO_CONSENT"` (`rupt_guard.E010`).'
+        ),
+    ),
+    "VERIFICATION_MAX_AGE": SettingDoc(
+        "seconds, timedelta or None",
+        "Seconds or `timedelta`; an older verification counts as none.",
+    ),
+    "TRUST_RUPT_METADATA": SettingDoc(
+        "bool",
+        (
+            "Also accept a verification of *this* account recorded in Rupt's device "
+            "metadata, even for a device with no row here ([metadata-only "
+            "mode](security.md#metadata-only-mode-trust_rupt_metadata))."
+        ),
+    ),
+    "POLICY": SettingDoc(
+        "dotted path",
+        "Dotted path of the policy class ([the policy](concepts.md#the-policy)).",
+    ),
+    "CHALLENGE_TIMEOUT": SettingDoc(
+        "int (seconds)",
+        (
+            "Seconds a challenged session may stay pending before it is signed out. A "
+            "challenge left unanswered that long is closed as expired and its owner "
+            "emailed, at the session's next request, the account's next sign-in or the next "
+            "`rupt_guard_expire_challenges`."
+        ),
+    ),
+    "EMAIL_FALLBACK": SettingDoc(
+        "bool",
+        "Email a code to the account's address when the user has no OTP device.",
+    ),
+    "HOME_URL": SettingDoc(
+        "path, URL name or None",
+        (
+            'Where "Back to the site", at the foot of rupt_guard\'s pages, leads: a path or '
+            "a URL name. `None` hides the link; so does a name that does not resolve "
+            "(logged) or a `javascript:` address, never a failing page."
+        ),
+    ),
+    "STEP_UP_TIMEOUT": SettingDoc(
+        "int (seconds)",
+        (
+            "Seconds a second factor verified in the session counts as recent: adding or "
+            "removing a factor and new backup codes need one (the "
+            "[step-up](concepts.md#the-step-up)). Also how long new backup codes stay "
+            "downloadable. A whole number, at least 1."
+        ),
+    ),
+    "BACKUP_CODE_COUNT": SettingDoc(
+        "int",
+        "Codes in one set of backup codes. A whole number, at least 1.",
+    ),
+    "PENDING_ALLOWED_URL_NAMES": SettingDoc(
+        "list of URL names",
+        (
+            "URL names a pending session may still reach, as an anonymous user (or mark the "
+            "view with `pending_allowed`)."
+        ),
+    ),
+    "WRONG_CODE_RATE": SettingDoc(
+        "rate or None",
+        (
+            "Wrong codes per account, across every factor and both the HTML and API "
+            "challenge; past it, codes are refused unread until the window ends. A rate "
+            '`"N/period"` (period `s`, `m`, `h` or `d`, e.g. `"10/15m"`, `"20/h"`; a period '
+            "of zero is `rupt_guard.E001`); `None`: no limit. See "
+            "[Limits](security.md#limits)."
+        ),
+    ),
+    "SIGN_IN_RATES": SettingDoc(
+        "dict of rates",
+        (
+            "Sign-ins that would reach the provider (right password, a token), per account "
+            "and per client address (an IPv6 address by its /64), counted before the call. "
+            "Rates as above; a scope `None` or left out: no limit. See "
+            "[Limits](security.md#limits)."
+        ),
+    ),
+    "BREAKER_FAILURES": SettingDoc(
+        "int",
+        (
+            "Provider outages (timeouts, failed connections, 429, 5xx) within "
+            "`BREAKER_WINDOW` that open the [circuit "
+            "breaker](operations.md#the-circuit-breaker). A whole number, at least 1."
+        ),
+    ),
+    "BREAKER_WINDOW": SettingDoc(
+        "int (seconds)",
+        (
+            "Seconds in which `BREAKER_FAILURES` outages are counted (fixed windows). A "
+            "whole number, at least 1."
+        ),
+    ),
+    "BREAKER_COOLDOWN": SettingDoc(
+        "int (seconds)",
+        (
+            "Seconds the open breaker makes no call before one probe tries the provider "
+            "again. A whole number, at least 1."
+        ),
+    ),
+    "WEBHOOK_SECRET": SettingDoc(
+        "str, list of str or None",
+        (
+            'The signing secret Rupt shows for the webhook endpoint (`"whsec_…"`), or a '
+            "list of them while rotating. `None`: the endpoint refuses every call "
+            "(`rupt_guard.I001`); a malformed one is `rupt_guard.E013`. See [Rupt's "
+            "webhooks](operations.md#rupts-webhooks)."
+        ),
+    ),
+    "REVOKE_ON_PASSWORD_CHANGE": SettingDoc(
+        "bool",
+        "A password change clears the verification of all the user's devices.",
+    ),
+    "NOTIFY_NEW_DEVICE": SettingDoc(
+        "bool",
+        "Email the account when a new device signs in.",
+    ),
+    "NOTIFY_UNCONFIRMED_SIGN_IN": SettingDoc(
+        "bool",
+        (
+            "Email the account, once per sign-in, when the right password meets a challenge "
+            "that gets `FAILED_CODES_BEFORE_NOTICE` wrong codes or expires unanswered "
+            "(never for signing out of it); and when a step-up gets that many wrong codes."
+        ),
+    ),
+    "NOTIFY_FACTOR_CHANGES": SettingDoc(
+        "bool",
+        (
+            "Email the account when its second factors change (added, removed, new backup "
+            "codes). A staff reset is emailed whatever this says."
+        ),
+    ),
+    "NOT_ME_LINK_MAX_AGE": SettingDoc(
+        "int (seconds)",
+        'Seconds the "this wasn\'t me" link stays valid.',
+    ),
+    "FAILED_CODES_BEFORE_NOTICE": SettingDoc(
+        "int",
+        (
+            "Wrong codes before the unconfirmed sign-in email: in one pending sign-in, or "
+            "on the account within the `WRONG_CODE_RATE` window."
+        ),
+    ),
+    "SITE_URL": SettingDoc(
+        "URL or None",
+        (
+            "The site's address for links in emails, scheme and host only "
+            '(`"https://example.com"`). `None`: the Sites framework\'s current site (with '
+            "`SITE_ID` set), as `https://<domain>`; without them, links are paths "
+            "(`rupt_guard.W010`). Never the Host header."
+        ),
+    ),
+    "PLACE_FOR_IP": SettingDoc(
+        "callable, dotted path or None",
+        (
+            "Callable (or dotted path) `ip -> str or None`: the approximate place the "
+            'devices page and "this wasn\'t me" show beside an address.'
+        ),
+    ),
+    "LOGIN_CHECK_RETENTION_DAYS": SettingDoc(
+        "int (days) or None",
+        "Days `rupt_guard_prune` keeps login checks (`None`: for ever).",
+    ),
+    "DEVICE_RETENTION_DAYS": SettingDoc(
+        "int (days) or None",
+        "Days `rupt_guard_prune` keeps devices not seen (`None`: for ever).",
+    ),
+    "API_THROTTLE_RATES": SettingDoc(
+        "dict of DRF rates",
+        (
+            "DRF rates (DRF's syntax: a count, `/`, and `s`, `sec`, `second`, `m`, `min`, "
+            "`minute`, `h`, `hour`, `d` or `day`) of the API's sign-in (per address, an "
+            "IPv6 address by its /64; per account) and challenge (`None`: no limit). A rate "
+            "DRF cannot read is `rupt_guard.E001`."
+        ),
+    ),
+    "LOGIN_RESPONSE": SettingDoc(
+        "callable, dotted path or None",
+        (
+            "Callable (or dotted path) `(request, user) -> dict` added to the API's sign-in "
+            "answer once the gate is passed: the place to issue API tokens."
+        ),
+    ),
+    "CLIENT_IP": SettingDoc(
+        "callable or dotted path",
+        (
+            "Callable (or dotted path) `request -> address` used by every record, email, "
+            "throttle and limit. The default reads `REMOTE_ADDR` alone; behind a reverse "
+            'proxy use `"rupt_guard.client.forwarded_for"` with `TRUSTED_PROXIES`, or a '
+            "callable of your own (`rupt_guard.W015` when the site says it is behind one "
+            "and this is still the default)."
+        ),
+    ),
+    "TRUSTED_PROXIES": SettingDoc(
+        "list of addresses or networks",
+        (
+            'Addresses or networks (`"10.0.0.0/8"`) of the reverse proxies whose '
+            "`X-Forwarded-For` `forwarded_for` believes."
+        ),
+    ),
+    "CACHE": SettingDoc(
+        "cache alias",
+        (
+            "Alias in `CACHES` for state every worker shares (the API's throttles, "
+            "`SIGN_IN_RATES`, `WRONG_CODE_RATE`, the circuit breaker, the webhook's message "
+            "ids). Must be shared by all workers (`rupt_guard.E009`) and count atomically: "
+            "Redis or Memcached (`rupt_guard.W014`)."
+        ),
+    ),
+    "PASSWORD_BACKEND": SettingDoc(
+        "dotted path or None",
+        (
+            "Dotted path of a backend that checks passwords for `RuptGuardBackend` (e.g. "
+            '`"allauth.account.auth_backends.AuthenticationBackend"`) instead of being '
+            "listed beside it; `None`: `ModelBackend`'s own check."
+        ),
+    ),
+    "PASSWORD_ONLY_VIEWS": SettingDoc(
+        "list of URL names",
+        (
+            "URL names where a password alone is a complete sign-in (HTTP Basic, "
+            "`obtain_auth_token`). Each one skips the second factor (`rupt_guard.W007`)."
+        ),
+    ),
+    "TOKEN_AUTHENTICATION_CLASSES": SettingDoc(
+        "list of dotted paths",
+        (
+            "DRF authentication classes (dotted paths) whose tokens `IsDeviceVerified` "
+            "trusts: only those the site issues after the gate, from `LOGIN_RESPONSE` "
+            "(`rupt_guard.W008`)."
+        ),
+    ),
 }
 
 # The built-in providers' options, also accepted as top-level keys (as they were before

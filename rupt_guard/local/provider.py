@@ -18,6 +18,7 @@ from django.db import IntegrityError, router, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from rupt_guard.conf import SettingDoc
 from rupt_guard.local.models import LocalDevice, LocalDeviceAccount, LocalIdentification
 from rupt_guard.providers.base import (
     Identification,
@@ -30,11 +31,23 @@ from rupt_guard.providers.base import (
 
 
 class LocalProvider(IdentificationProvider):
+    #: Its options and their defaults; each is described in ``option_docs``.
     options: ClassVar[Mapping[str, Any]] = {
-        # Seconds an identification token stays valid.
         "LOCAL_TOKEN_TTL": 300,
-        # The site accepts this development stand-in with DEBUG = False.
         "LOCAL_PROVIDER_IN_PRODUCTION": False,
+    }
+    option_docs: ClassVar[Mapping[str, SettingDoc]] = {
+        "LOCAL_TOKEN_TTL": SettingDoc(
+            "int (seconds)",
+            ("Seconds a local identification token stays valid (a whole number, at least 1)."),
+        ),
+        "LOCAL_PROVIDER_IN_PRODUCTION": SettingDoc(
+            "bool",
+            (
+                "Silence the warning for the local provider with `DEBUG = False` "
+                "(`rupt_guard.W005`)."
+            ),
+        ),
     }
 
     def sdk_url(self) -> str:

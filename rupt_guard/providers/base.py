@@ -17,6 +17,7 @@ from django.core.checks import CheckMessage
 from django.core.exceptions import ImproperlyConfigured
 
 from rupt_guard.choices import ErrorReason
+from rupt_guard.conf import SettingDoc
 
 # Rupt's docs show a UUID placeholder; its real ids are 24-hex ObjectIds. Accept any short
 # opaque id in a character set that cannot change a URL path (no "/", ".", "%", "?").
@@ -146,6 +147,9 @@ class IdentificationProvider(abc.ABC):
 
     #: The options this provider takes, with their defaults.
     options: ClassVar[Mapping[str, Any]] = {}
+    #: What each option takes and means, by name: the manual's settings reference lists the
+    #: built-in providers' from here.
+    option_docs: ClassVar[Mapping[str, SettingDoc]] = {}
 
     def __init__(self, **options: Any) -> None:
         unknown = sorted(set(options) - set(self.options))

@@ -14,6 +14,7 @@ import urllib3
 from django.core.checks import CheckMessage, Error, Warning
 from django.core.exceptions import ImproperlyConfigured
 
+from rupt_guard.conf import SettingDoc
 from rupt_guard.providers.base import (
     Identification,
     IdentificationProvider,
@@ -53,23 +54,84 @@ def _validate_id(value: Any, what: str) -> str:
 class RuptProvider(IdentificationProvider):
     """Completes identifications with Rupt's API. One instance (and connection pool) per process."""
 
+    #: Its options and their defaults; each is described in ``option_docs``.
     options: ClassVar[Mapping[str, Any]] = {
-        # Rupt's public client id (it reaches the browser) and API secret (it never does).
         "CLIENT_ID": "",
         "API_SECRET": "",
         "API_BASE_URL": "https://api.rupt.dev",
-        # Rupt documents more than one CDN address, so the SDK location is an option.
         "SDK_URL": "https://cdn.rupt.dev/js/rupt.js",
-        # Seconds: the whole budget of one call, connect to last byte...
         "TIMEOUT": 2.0,
-        # ...of which connecting may take this much: a dropped SYN fails fast.
         "CONNECT_TIMEOUT": 0.5,
-        # identify()'s own options: a first-party proxy of Rupt's API (survives ad
-        # blockers) and "default", "strict" or "lenient"; "" leaves Rupt's default.
         "DOMAIN": "",
         "TOLERANCE": "",
-        # Subresource Integrity of SDK_URL ("sha384-..."), for a site that pins a version.
         "SDK_INTEGRITY": "",
+    }
+    option_docs: ClassVar[Mapping[str, SettingDoc]] = {
+        "CLIENT_ID": SettingDoc(
+            "str",
+            "Rupt's public client id, passed to `Rupt.identify()` in the browser.",
+        ),
+        "API_SECRET": SettingDoc(
+            "str",
+            (
+                "Rupt's API secret. Sent only as `Authorization: Bearer` to `API_BASE_URL`. "
+                "Spaces or control characters (a trailing newline) are `rupt_guard.E002`."
+            ),
+        ),
+        "API_BASE_URL": SettingDoc(
+            "URL",
+            "Rupt's API.",
+        ),
+        "SDK_URL": SettingDoc(
+            "URL",
+            (
+                "Where the browser loads Rupt's SDK: its script build, which sets "
+                "`window.Rupt` (an ES-module or CommonJS build is `rupt_guard.W012`). Its "
+                "origin goes in `script-src`."
+            ),
+        ),
+        "TIMEOUT": SettingDoc(
+            "float (seconds)",
+            (
+                "Seconds: the whole budget of one Rupt call, connect to last byte. A "
+                "positive number."
+            ),
+        ),
+        "CONNECT_TIMEOUT": SettingDoc(
+            "float (seconds)",
+            (
+                "Seconds of `TIMEOUT` that connecting may take, so a dropped connection "
+                "attempt fails fast (a timeout, an outage for the circuit breaker). A "
+                "positive number."
+            ),
+        ),
+        "DOMAIN": SettingDoc(
+            "host name",
+            (
+                "A host name (no scheme or path) passed to `identify()` as `domain`: a "
+                "first-party proxy of Rupt's API, which ad blockers usually leave alone. "
+                "Allow `https://<DOMAIN>` in `connect-src` (instead of "
+                "`https://api.rupt.dev`). An address with a scheme or path is "
+                "`rupt_guard.E002`."
+            ),
+        ),
+        "TOLERANCE": SettingDoc(
+            '"", "default", "strict" or "lenient"',
+            (
+                '`"default"`, `"strict"` or `"lenient"`, passed to `identify()` as '
+                '`tolerance`; `""` leaves Rupt\'s default. Any other value is '
+                "`rupt_guard.E002`."
+            ),
+        ),
+        "SDK_INTEGRITY": SettingDoc(
+            "str",
+            (
+                'Subresource Integrity hash of `SDK_URL` (`"sha384-…"`) for a site that '
+                "pins an SDK version: the script tag gets `integrity` and "
+                '`crossorigin="anonymous"` (see '
+                "[Content-Security-Policy](recipes.md#content-security-policy))."
+            ),
+        ),
     }
 
     def __init__(self, **options: Any) -> None:

@@ -235,7 +235,7 @@ class DeviceAdmin(DeviceColumns, BoundedListAdmin):
 
     The search matches the beginning of the owner's username (and email address, when the
     user model indexes it) and of the device id; set ``substring_search`` for matches
-    anywhere in them, on PostgreSQL with the trigram indexes of the README.
+    anywhere in them, on PostgreSQL with the trigram indexes of docs/operations.md.
     """
 
     list_display = (
@@ -255,7 +255,7 @@ class DeviceAdmin(DeviceColumns, BoundedListAdmin):
     ordering = ("-last_seen_at",)  # indexed (rupt_guard_dev_seen and each filter's)
     sortable_by = ("last_seen_at",)
     # Match anywhere in usernames, addresses and device ids (icontains): a scan, unless
-    # PostgreSQL has the trigram indexes the README gives.
+    # PostgreSQL has the trigram indexes docs/operations.md gives.
     substring_search = False
     # The user model's fields the search matches; None: the username field, and the
     # email field when the model indexes it.

@@ -9,7 +9,7 @@ the device id, each through an index of its own. On PostgreSQL a prefix ``LIKE '
 uses the ``varchar_pattern_ops`` index Django adds to every indexed text column.
 
 A site that really wants substring matching turns on ``substring_search`` and gives
-PostgreSQL trigram indexes (pg_trgm) for it: see the README's admin section.
+PostgreSQL trigram indexes (pg_trgm) for it: see docs/operations.md, "Lists of millions of rows".
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def email_field_name(user_model: Any) -> str | None:
 
 def default_user_fields(*, substring: bool = False) -> list[str]:
     """The user model's fields a search may match: the username field always; the email
-    field when an index serves it (or, for ``substring``, the trigram index the README
+    field when an index serves it (or, for ``substring``, the trigram index the manual
     asks for)."""
     user_model = get_user_model()
     names = [user_model.USERNAME_FIELD]

@@ -21,6 +21,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,14 +37,16 @@ class Env:
     folder: Path
     python: str
     django: str
+    # The package's extras: the oldest pair also builds the manual (the docs extra).
+    extras: str = "test"
 
     @property
     def bin(self) -> Path:
         return self.folder / ("Scripts" if os.name == "nt" else "bin")
 
     def install(self) -> None:
-        """Install the package and its test extra, unless nothing they depend on changed."""
-        requirements = [f"-e{ROOT}[test]", self.django]
+        """Install the package and its extras, unless nothing they depend on changed."""
+        requirements = [f"-e{ROOT}[{self.extras}]", self.django]
         stamp = self.folder / ".rupt-guard-installed"
         digest = hashlib.sha256(
             (ROOT / "pyproject.toml").read_bytes() + " ".join(requirements).encode()
@@ -133,6 +136,7 @@ def main(pytest_args: list[str]) -> int:
         Path(os.environ.get("RUPT_GUARD_VENV", ROOT / ".venv")),
         sys.executable,
         "django>=5.2,<5.3",
+        extras="test,docs",
     )
     oldest.install()
 
@@ -141,6 +145,10 @@ def main(pytest_args: list[str]) -> int:
     run(oldest.bin / "ruff", "format", "--check", ".")
     run(oldest.bin / "mypy", env=env)  # [tool.mypy] in pyproject.toml: strict on rupt_guard
     run(oldest.bin / "python", "-m", "django", "makemigrations", "--check", "--dry-run", env=env)
+    # The manual (docs/): any warning, a broken link or anchor among them, fails the run.
+    sphinx = [oldest.bin / "python", "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html"]
+    with tempfile.TemporaryDirectory() as html:
+        run(*sphinx, "docs", html)
 
     if not answers("127.0.0.1", 6379):
         if os.environ.get("RUPT_GUARD_REQUIRE_REDIS") == "1":

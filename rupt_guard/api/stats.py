@@ -25,7 +25,7 @@ class CanViewLoginChecks(BasePermission):
 
 
 class StatsSerializer(serializers.Serializer[Any]):
-    """The figures' shape, for the schema (documented key by key in the README)."""
+    """The figures' shape, for the schema (documented key by key in docs/operations.md)."""
 
     generated_at = serializers.DateTimeField()
     periods = serializers.DictField(child=serializers.DictField())

@@ -371,7 +371,7 @@ def _rate(value: float) -> float:
 
 
 def figures_json(figures: Figures) -> dict[str, Any]:
-    """One period's figures as JSON-ready data (the keys are documented in the README)."""
+    """One period's figures as JSON-ready data (the keys are documented in docs/operations.md)."""
     return {
         "since": figures.since.isoformat(),
         "until": figures.until.isoformat(),

@@ -25,10 +25,8 @@ exclude_patterns = ["_build"]
 # MyST against these anchors, the same slugs GitHub makes, so a README link and a docs
 # link to one heading read the same.
 myst_heading_anchors = 4
-myst_enable_extensions = ["colon_fence"]
 
 html_theme = "alabaster"
 html_static_path = ["_static"]
 html_title = "rupt_guard"
-html_theme_options = {"page_width": "1100px", "sidebar_width": "260px"}
 # Neither intersphinx nor any other extension that fetches: the build needs no network.

@@ -77,12 +77,21 @@ def test_every_page_of_the_manual_is_in_its_table_of_contents():
     assert {page.stem for page in DOCS.glob("*.md")} - {"index"} == listed
 
 
-def test_the_quick_start_is_the_readmes_installation_section():
+def test_the_quick_start_is_the_readmes_whole_installation_section():
+    """quickstart.md includes README's Installation from the quickstart:start marker (right
+    under the heading) to installation:end (right before the next section), so none of it
+    is missing from the manual; quickstart:end, which test_fresh_site reads, lies between."""
     readme = README.read_text()
-    start, end = "<!-- quickstart:start -->", "<!-- quickstart:end -->"
-    assert readme.count(start) == readme.count(end) == 1
+    start, middle, end = (
+        "<!-- quickstart:start -->",
+        "<!-- quickstart:end -->",
+        "<!-- installation:end -->",
+    )
+    assert readme.count(start) == readme.count(middle) == readme.count(end) == 1
     installation = readme.index("\n## Installation\n")
-    assert installation < readme.index(start) < readme.index(end)
+    assert installation < readme.index(start) < readme.index(middle) < readme.index(end)
     assert "\n## " not in readme[installation + 1 : readme.index(start)]
+    after = readme[readme.index(end) + len(end) :]
+    assert after.lstrip("\n").startswith("## ")
     quickstart = (DOCS / "quickstart.md").read_text()
     assert f":start-after: {start}" in quickstart and f":end-before: {end}" in quickstart

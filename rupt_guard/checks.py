@@ -69,9 +69,12 @@ def check_wiring(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
             "django_otp.middleware.OTPMiddleware",
         ):
             if required not in middleware[:position]:
+                # A missing one is the newcomer's usual slip: say so, not only "after".
+                problem = "is missing from" if required not in middleware else "comes after"
                 messages.append(
                     Error(
                         f"{MIDDLEWARE_PATH} must come after {required} in MIDDLEWARE.",
+                        hint=f"{required} {problem} MIDDLEWARE: list it before {MIDDLEWARE_PATH}.",
                         id="rupt_guard.E006",
                     )
                 )

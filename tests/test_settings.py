@@ -10,6 +10,7 @@ import pytest
 from django.core.checks import WARNING, run_checks
 from django.core.exceptions import ImproperlyConfigured
 
+from rupt_guard import checks
 from rupt_guard.conf import guard_settings
 from rupt_guard.providers import IdentificationProvider
 
@@ -147,6 +148,10 @@ def test_wiring_checks(settings):
     assert check_ids() == {"rupt_guard.E005"}
     settings.MIDDLEWARE = ["rupt_guard.middleware.RuptGuardMiddleware", *settings.MIDDLEWARE]
     assert check_ids() == {"rupt_guard.E006"}
+    # Forgetting OTPMiddleware altogether is named as such, not only as an order.
+    settings.MIDDLEWARE = [m for m in middleware if m != "django_otp.middleware.OTPMiddleware"]
+    (forgotten,) = [m for m in checks.check_wiring() if m.id == "rupt_guard.E006"]
+    assert forgotten.hint.startswith("django_otp.middleware.OTPMiddleware is missing from")
     settings.MIDDLEWARE = middleware
     settings.AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
     assert check_ids() == {"rupt_guard.W003"}

@@ -204,3 +204,5 @@ def test_rupt_guard_check_warns_when_most_sign_ins_carry_no_token(user, rupt_ser
     assert "9 of 12 in 24 h came without a token" in line
     assert "identify() answered an error (client id?): 9" in line
     assert "CLIENT_ID" in line
+    # With DEBUG off, runserver does not serve the script: every sign-in lacks a token.
+    assert "rupt_guard/identify.js is served" in line

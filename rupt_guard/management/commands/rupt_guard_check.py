@@ -235,8 +235,10 @@ class Command(BaseCommand):
             "WARN",
             f"recent sign-ins: {stats.without_token} of {stats.total} in 24 h came without a "
             f"token ({reasons}). Check that the login templates render "
-            "{% rupt_guard_identify %}, that CLIENT_ID is right, and that the "
-            "Content-Security-Policy allows the SDK (script-src) and its API (connect-src).",
+            "{% rupt_guard_identify %}, that its script rupt_guard/identify.js is served "
+            "(collectstatic; runserver serves static files only with DEBUG on), that "
+            "CLIENT_ID is right, and that the Content-Security-Policy allows the SDK "
+            "(script-src) and its API (connect-src).",
         )
 
     # Live call -----------------------------------------------------------------------

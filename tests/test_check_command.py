@@ -59,6 +59,17 @@ def test_a_login_page_without_the_tag_fails_and_says_where_to_put_it(rupt_server
     assert line(out, "login page /admin/login/").startswith("OK ")  # the admin's has it
 
 
+def test_a_login_page_that_raises_fails_with_the_error_once_punctuated(rupt_server, settings):
+    settings.ROOT_URLCONF = "tests.urls_broken_login"
+    failure, out = run_check()
+    assert failure == "rupt_guard_check failed: wiring."
+    assert line(out, "login page /accounts/login/") == (
+        "FAIL  login page /accounts/login/ (LOGIN_URL): rendering it raised NoReverseMatch: "
+        "Reverse for 'local_sdk' not found. Fix: Fix the page: it answers visitors with a "
+        "server error (a failed system check above often says why)."
+    )
+
+
 def test_a_login_url_that_is_not_routed_fails(rupt_server, settings):
     settings.LOGIN_URL = "/nowhere/"
     failure, out = run_check()

@@ -168,9 +168,12 @@ def _login_pages() -> Iterator[Item]:
             fix = (
                 "Run migrate: the page reads the database."
                 if isinstance(exc, DatabaseError)
-                else "Fix the page: it answers visitors with a server error."
+                else "Fix the page: it answers visitors with a server error (a failed system "
+                "check above often says why)."
             )
-            yield Item(name, Status.FAIL, f"rendering it raised {type(exc).__name__}: {exc}", fix)
+            # The text joins ". Fix: ": an exception's own closing period would double it.
+            raised = f"rendering it raised {type(exc).__name__}: {str(exc).rstrip('.')}"
+            yield Item(name, Status.FAIL, raised, fix)
             continue
         if response.status_code != 200:
             yield Item(
